@@ -1,0 +1,1 @@
+"""Byte-stream framings used by the bindings (sans-I/O codecs)."""
