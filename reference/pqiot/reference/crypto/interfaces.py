@@ -35,11 +35,16 @@ class Kem(Protocol):
     also accepts the expanded FIPS 203 decapsulation key.
     """
 
-    name: str
-    identifier: int
-    encapsulation_key_size: int
-    ciphertext_size: int
-    shared_secret_size: int
+    @property
+    def name(self) -> str: ...
+    @property
+    def identifier(self) -> int: ...
+    @property
+    def encapsulation_key_size(self) -> int: ...
+    @property
+    def ciphertext_size(self) -> int: ...
+    @property
+    def shared_secret_size(self) -> int: ...
 
     def generate(self, rng: Rng) -> tuple[bytes, bytes]:
         """Return (encapsulation_key, decapsulation_key)."""
@@ -57,9 +62,12 @@ class Kem(Protocol):
 class DiffieHellman(Protocol):
     """A classical DH group (X25519, P-256): needed for EDHOC static-DH methods."""
 
-    name: str
-    identifier: int
-    public_key_size: int
+    @property
+    def name(self) -> str: ...
+    @property
+    def identifier(self) -> int: ...
+    @property
+    def public_key_size(self) -> int: ...
 
     def generate(self, rng: Rng) -> tuple[bytes, bytes]:
         """Return (public_key, private_key); private key is the raw scalar."""
@@ -77,17 +85,22 @@ class DiffieHellman(Protocol):
 class SignatureScheme(Protocol):
     """A signature algorithm identified by its COSE alg id."""
 
-    name: str
-    cose_alg: int
-    public_key_size: int
-    signature_size: int  # fixed (padded) size, or maximum size for variable-length schemes
+    @property
+    def name(self) -> str: ...
+    @property
+    def cose_alg(self) -> int: ...
+    @property
+    def public_key_size(self) -> int: ...
+    # fixed (padded) size, or maximum size for variable-length schemes
+    @property
+    def signature_size(self) -> int: ...
 
     def generate(self, rng: Rng) -> tuple[bytes, bytes]:
         """Return (public_key, private_key) in the scheme's standard encodings."""
         ...
 
     def sign(self, private_key: bytes, message: bytes, rng: Rng | None = None) -> bytes:
-        """Sign ``message``; ``rng`` None means the scheme's deterministic variant where it has one."""
+        """Sign ``message``; ``rng`` None selects the deterministic variant where one exists."""
         ...
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -98,11 +111,16 @@ class SignatureScheme(Protocol):
 class Aead(Protocol):
     """An AEAD algorithm identified by its COSE alg id."""
 
-    name: str
-    cose_alg: int
-    key_size: int
-    nonce_size: int
-    tag_size: int
+    @property
+    def name(self) -> str: ...
+    @property
+    def cose_alg(self) -> int: ...
+    @property
+    def key_size(self) -> int: ...
+    @property
+    def nonce_size(self) -> int: ...
+    @property
+    def tag_size(self) -> int: ...
 
     def seal(self, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
         """Return ciphertext || tag."""
@@ -116,9 +134,12 @@ class Aead(Protocol):
 class HashAlgorithm(Protocol):
     """EDHOC hash + its Extract/Expand pair (HKDF for SHA-2, KMAC for SHAKE; RFC 9528 §4.1.1)."""
 
-    name: str
-    cose_alg: int
-    digest_size: int
+    @property
+    def name(self) -> str: ...
+    @property
+    def cose_alg(self) -> int: ...
+    @property
+    def digest_size(self) -> int: ...
 
     def hash(self, data: bytes) -> bytes:
         """Return the digest (SHAKE256: ``digest_size`` bytes of output)."""

@@ -1,0 +1,219 @@
+"""ML-KEM-512/768/1024 (FIPS 203) as :class:`~.interfaces.Kem`.
+
+Private keys are the 64-byte seed d||z (FIPS 203 §7.1 seed format); the
+expanded decapsulation key is accepted too. Backends:
+
+* ``cryptography`` (OpenSSL) for ML-KEM-768/1024 key derivation from the seed,
+  decapsulation with a seed, and encapsulation with system randomness;
+* ``kyber-py`` for ML-KEM-512, for the derandomised entry points
+  (:meth:`MlKem.keygen_internal`, :meth:`MlKem.encaps_internal`) and for
+  decapsulation with an expanded key — the Test Agent Protocol's KAT commands;
+* ``liboqs-python`` if importable, for decapsulation with an expanded key.
+
+Encapsulation with any rng other than the system RNG goes through kyber-py, so
+the result is a pure function of the rng stream (needed for vectors).
+FIPS 203 §7.2/§7.3 input checks are done here, before any backend sees the
+input, and fail with :class:`CryptoError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from kyber_py.ml_kem import ML_KEM_512, ML_KEM_768, ML_KEM_1024
+
+from pqiot.reference.crypto.backends import cryptography_supports, oqs_module
+from pqiot.reference.crypto.interfaces import Encapsulation, Rng
+from pqiot.reference.crypto.rng import system_rng
+from pqiot.reference.errors import CryptoError
+
+__all__ = ["MLKEM512", "MLKEM768", "MLKEM1024", "MlKem", "MlKemParameters"]
+
+Q = 3329
+SEED_SIZE = 64
+SHARED_SECRET_SIZE = 32
+
+
+@dataclass(frozen=True)
+class MlKemParameters:
+    """The FIPS 203 parameter set and its PQC-IIoT key-exchange id (D2)."""
+
+    name: str
+    identifier: int
+    k: int
+    du: int
+    dv: int
+    cryptography_class: str | None  # name in cryptography's mlkem module, None if unsupported
+
+    @property
+    def encapsulation_key_size(self) -> int:
+        return 384 * self.k + 32
+
+    @property
+    def decapsulation_key_size(self) -> int:
+        return 768 * self.k + 96
+
+    @property
+    def ciphertext_size(self) -> int:
+        return 32 * (self.du * self.k + self.dv)
+
+
+def _coefficients_reduced(encoded: bytes) -> bool:
+    """True when all 12-bit coefficients of ByteEncode_12 output are < q (FIPS 203 §7.2)."""
+    b0, b1, b2 = encoded[0::3], encoded[1::3], encoded[2::3]
+    for lo, mid, hi in zip(b0, b1, b2, strict=True):
+        if lo | ((mid & 0x0F) << 8) >= Q or (mid >> 4) | (hi << 4) >= Q:
+            return False
+    return True
+
+
+class MlKem:
+    """One ML-KEM parameter set."""
+
+    def __init__(self, params: MlKemParameters, pure_python: Any) -> None:
+        self.params = params
+        self.name = params.name
+        self.identifier = params.identifier
+        self.encapsulation_key_size = params.encapsulation_key_size
+        self.decapsulation_key_size = params.decapsulation_key_size
+        self.ciphertext_size = params.ciphertext_size
+        self.shared_secret_size = SHARED_SECRET_SIZE
+        self.seed_size = SEED_SIZE
+        self._kyber = pure_python
+
+    def __repr__(self) -> str:
+        return f"MlKem({self.name})"
+
+    # -- backend selection -------------------------------------------------
+    def _cryptography_private_key(self, seed: bytes) -> Any | None:
+        cls_name = self.params.cryptography_class
+        if cls_name is None or not cryptography_supports(self.name):
+            return None
+        module = importlib.import_module("cryptography.hazmat.primitives.asymmetric.mlkem")
+        return getattr(module, cls_name).from_seed_bytes(seed)
+
+    # -- FIPS 203 input checks ---------------------------------------------
+    def check_encapsulation_key(self, ek: bytes) -> None:
+        """FIPS 203 §7.2: type check (length) and modulus check."""
+        if len(ek) != self.encapsulation_key_size:
+            raise CryptoError(
+                f"{self.name} encapsulation key must be {self.encapsulation_key_size} bytes, "
+                f"got {len(ek)}"
+            )
+        if not _coefficients_reduced(ek[: 384 * self.params.k]):
+            raise CryptoError(
+                f"{self.name} encapsulation key fails the modulus check (a coefficient is >= {Q})"
+            )
+
+    def check_ciphertext(self, c: bytes) -> None:
+        """FIPS 203 §7.3: ciphertext type check (length)."""
+        if len(c) != self.ciphertext_size:
+            raise CryptoError(
+                f"{self.name} ciphertext must be {self.ciphertext_size} bytes, got {len(c)}"
+            )
+
+    def check_decapsulation_key(self, dk: bytes) -> None:
+        """FIPS 203 §7.3: decapsulation key type check and hash check H(ek) == h."""
+        if len(dk) != self.decapsulation_key_size:
+            raise CryptoError(
+                f"{self.name} decapsulation key must be {self.decapsulation_key_size} bytes "
+                f"(or the {SEED_SIZE}-byte seed), got {len(dk)}"
+            )
+        k = self.params.k
+        ek = dk[384 * k : 768 * k + 32]
+        if hashlib.sha3_256(ek).digest() != dk[768 * k + 32 : 768 * k + 64]:
+            raise CryptoError(
+                f"{self.name} decapsulation key fails the hash check (H(ek) does not match)"
+            )
+
+    # -- explicit KAT entry points (FIPS 203 Algorithms 16-18) -------------
+    def keygen_internal(self, d: bytes, z: bytes) -> tuple[bytes, bytes]:
+        """ML-KEM.KeyGen_internal(d, z) -> (ek, expanded dk)."""
+        if len(d) != 32 or len(z) != 32:
+            raise CryptoError(
+                f"{self.name} keygen needs 32-byte d and z, got {len(d)} and {len(z)}"
+            )
+        ek, dk = self._kyber._keygen_internal(bytes(d), bytes(z))
+        return bytes(ek), bytes(dk)
+
+    def encaps_internal(self, ek: bytes, m: bytes) -> tuple[bytes, bytes]:
+        """ML-KEM.Encaps_internal(ek, m) -> (K, c), after the §7.2 input checks."""
+        if len(m) != 32:
+            raise CryptoError(
+                f"{self.name} encapsulation randomness m must be 32 bytes, got {len(m)}"
+            )
+        self.check_encapsulation_key(ek)
+        shared, ciphertext = self._kyber._encaps_internal(bytes(ek), bytes(m))
+        return bytes(shared), bytes(ciphertext)
+
+    def decaps(self, dk: bytes, c: bytes) -> bytes:
+        """ML-KEM.Decaps(dk, c) with an expanded key, after the §7.3 input checks."""
+        self.check_ciphertext(c)
+        self.check_decapsulation_key(dk)
+        oqs = oqs_module()
+        if oqs is not None:
+            with oqs.KeyEncapsulation(self.name, secret_key=bytes(dk)) as kem:
+                return bytes(kem.decap_secret(bytes(c)))
+        return bytes(self._kyber._decaps_internal(bytes(dk), bytes(c)))
+
+    def expand_seed(self, seed: bytes) -> tuple[bytes, bytes]:
+        """Seed d||z -> (ek, expanded dk)."""
+        self._check_seed(seed)
+        return self.keygen_internal(seed[:32], seed[32:])
+
+    def _check_seed(self, seed: bytes) -> None:
+        if len(seed) != SEED_SIZE:
+            raise CryptoError(f"{self.name} seed must be {SEED_SIZE} bytes (d||z), got {len(seed)}")
+
+    # -- Kem protocol --------------------------------------------------------
+    def encapsulation_key_from_seed(self, seed: bytes) -> bytes:
+        self._check_seed(seed)
+        private = self._cryptography_private_key(bytes(seed))
+        if private is not None:
+            return bytes(private.public_key().public_bytes_raw())
+        return self.expand_seed(seed)[0]
+
+    def generate(self, rng: Rng) -> tuple[bytes, bytes]:
+        """Draw d||z (64 bytes) from ``rng``; return (ek, seed)."""
+        seed = rng(SEED_SIZE)
+        return self.encapsulation_key_from_seed(seed), seed
+
+    def encapsulate(self, encapsulation_key: bytes, rng: Rng) -> Encapsulation:
+        """Check ``encapsulation_key`` and encapsulate with m drawn from ``rng`` (32 bytes)."""
+        self.check_encapsulation_key(encapsulation_key)
+        if (
+            (rng is system_rng or rng is os.urandom)
+            and self.params.cryptography_class
+            and cryptography_supports(self.name)
+        ):
+            module = importlib.import_module("cryptography.hazmat.primitives.asymmetric.mlkem")
+            public_cls = getattr(
+                module, self.params.cryptography_class.replace("Private", "Public")
+            )
+            shared, ciphertext = public_cls.from_public_bytes(
+                bytes(encapsulation_key)
+            ).encapsulate()
+            return Encapsulation(ciphertext=bytes(ciphertext), shared_secret=bytes(shared))
+        shared, ciphertext = self.encaps_internal(encapsulation_key, rng(32))
+        return Encapsulation(ciphertext=ciphertext, shared_secret=shared)
+
+    def decapsulate(self, decapsulation_key: bytes, ciphertext: bytes) -> bytes:
+        """Decapsulate with the seed or the expanded key; implicit rejection on a bad ciphertext."""
+        if len(decapsulation_key) == SEED_SIZE:
+            self.check_ciphertext(ciphertext)
+            private = self._cryptography_private_key(bytes(decapsulation_key))
+            if private is not None:
+                return bytes(private.decapsulate(bytes(ciphertext)))
+            return self.decaps(self.expand_seed(decapsulation_key)[1], ciphertext)
+        return self.decaps(decapsulation_key, ciphertext)
+
+
+MLKEM512 = MlKem(MlKemParameters("ML-KEM-512", -65701, 2, 10, 4, None), ML_KEM_512)
+MLKEM768 = MlKem(MlKemParameters("ML-KEM-768", -65702, 3, 10, 4, "MLKEM768PrivateKey"), ML_KEM_768)
+MLKEM1024 = MlKem(
+    MlKemParameters("ML-KEM-1024", -65703, 4, 11, 5, "MLKEM1024PrivateKey"), ML_KEM_1024
+)

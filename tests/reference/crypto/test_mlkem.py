@@ -1,0 +1,204 @@
+"""ML-KEM (FIPS 203) against the NIST-format KATs shipped in ``cryptography_vectors``.
+
+Each KAT record gives d, z (keygen seed), msg (encapsulation randomness m),
+pk/sk/ct/ss, and an invalid ciphertext ct_n with its implicit-rejection key
+ss_n. The fast tests use every 40th record (25 of 1000 per size, ~1 s per
+size in kyber-py); ``-m slow`` runs all 1000.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import pytest
+
+from pqiot.reference.crypto.backends import cryptography_supports
+from pqiot.reference.crypto.mlkem import MLKEM512, MLKEM768, MLKEM1024, MlKem
+from pqiot.reference.crypto.rng import ShakeRng, system_rng
+from pqiot.reference.errors import CryptoError
+from pqiot.vectors.sources.cryptography_vectors import rsp_records
+from pqiot.vectors.sources.nist_rsp import hex_bytes
+
+KEMS = [MLKEM512, MLKEM768, MLKEM1024]
+IDS = [k.name for k in KEMS]
+SAMPLE_STEP = 40
+
+
+@functools.cache
+def _records(kem: MlKem) -> list[dict[str, bytes]]:
+    size = kem.name.rsplit("-", 1)[1]
+    path = f"asymmetric/MLKEM/kat_MLKEM_{size}.rsp"
+    fields = ("d", "z", "msg", "pk", "sk", "ct", "ss", "ct_n", "ss_n")
+    return [
+        {f: hex_bytes(r, f, path) for f in fields} | {"count": r["count"].encode()}
+        for r in rsp_records(path)
+    ]
+
+
+def _fixed(data: bytes) -> Callable[[int], bytes]:
+    """An rng that hands out exactly ``data`` once, in one call of the right size."""
+
+    def rng(n: int) -> bytes:
+        assert n == len(data), f"expected a request for {len(data)} bytes, got {n}"
+        return data
+
+    return rng
+
+
+def _check_record(kem: MlKem, r: dict[str, bytes]) -> None:
+    assert kem.keygen_internal(r["d"], r["z"]) == (r["pk"], r["sk"])
+    assert kem.encaps_internal(r["pk"], r["msg"]) == (r["ss"], r["ct"])
+    assert kem.decaps(r["sk"], r["ct"]) == r["ss"]
+    assert kem.decaps(r["sk"], r["ct_n"]) == r["ss_n"]
+
+
+@pytest.mark.parametrize("kem", KEMS, ids=IDS)
+def test_kat_sample_keygen_encaps_decaps(kem: MlKem) -> None:
+    """KeyGen_internal, Encaps_internal and Decaps (incl. implicit rejection) on a KAT sample."""
+    records = _records(kem)
+    assert len(records) == 1000
+    for r in records[::SAMPLE_STEP]:
+        _check_record(kem, r)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kem", KEMS, ids=IDS)
+def test_kat_full_file(kem: MlKem) -> None:
+    for r in _records(kem):
+        _check_record(kem, r)
+
+
+@pytest.mark.parametrize("kem", KEMS, ids=IDS)
+def test_kem_interface_reproduces_kat_from_rng(kem: MlKem) -> None:
+    """generate() draws d||z, encapsulate() draws m: with the KAT bytes as rng the KAT comes out."""
+    for r in _records(kem)[:: SAMPLE_STEP * 4]:
+        ek, seed = kem.generate(_fixed(r["d"] + r["z"]))
+        assert (ek, seed) == (r["pk"], r["d"] + r["z"])
+        encapsulation = kem.encapsulate(ek, _fixed(r["msg"]))
+        assert (encapsulation.ciphertext, encapsulation.shared_secret) == (r["ct"], r["ss"])
+        assert kem.decapsulate(seed, r["ct"]) == r["ss"]
+        assert kem.decapsulate(seed, r["ct_n"]) == r["ss_n"]
+        assert kem.decapsulate(r["sk"], r["ct_n"]) == r["ss_n"]
+
+
+@pytest.mark.parametrize("kem", [MLKEM768, MLKEM1024], ids=["ML-KEM-768", "ML-KEM-1024"])
+def test_cryptography_fast_path_matches_all_kat_records(kem: MlKem) -> None:
+    """The OpenSSL path (seed -> ek, decapsulate with seed) agrees with all 1000 records."""
+    if not cryptography_supports(kem.name):
+        pytest.skip(f"this cryptography/OpenSSL build has no {kem.name}")
+    for r in _records(kem):
+        seed = r["d"] + r["z"]
+        assert kem.encapsulation_key_from_seed(seed) == r["pk"]
+        assert kem.decapsulate(seed, r["ct"]) == r["ss"]
+        assert kem.decapsulate(seed, r["ct_n"]) == r["ss_n"]
+
+
+@pytest.mark.parametrize("kem", KEMS, ids=IDS)
+def test_round_trip_with_system_and_shake_rng(kem: MlKem) -> None:
+    ek, seed = kem.generate(system_rng)
+    for rng in (system_rng, ShakeRng(b"round trip")):
+        encapsulation = kem.encapsulate(ek, rng)
+        assert len(encapsulation.ciphertext) == kem.ciphertext_size
+        assert kem.decapsulate(seed, encapsulation.ciphertext) == encapsulation.shared_secret
+
+
+@pytest.mark.parametrize("kem", KEMS, ids=IDS)
+def test_encapsulation_is_a_function_of_the_rng_stream(kem: MlKem) -> None:
+    ek, _ = kem.generate(ShakeRng(b"key"))
+    assert kem.encapsulate(ek, ShakeRng(b"m")) == kem.encapsulate(ek, ShakeRng(b"m"))
+    assert kem.encapsulate(ek, ShakeRng(b"m")) != kem.encapsulate(ek, ShakeRng(b"other m"))
+
+
+def _set_coefficient(ek: bytes, index: int, value: int) -> bytes:
+    """Overwrite 12-bit coefficient ``index`` of ByteEncode_12(t) inside ``ek``."""
+    out = bytearray(ek)
+    group = 3 * (index // 2)
+    if index % 2 == 0:
+        out[group] = value & 0xFF
+        out[group + 1] = (out[group + 1] & 0xF0) | (value >> 8)
+    else:
+        out[group + 1] = (out[group + 1] & 0x0F) | ((value & 0x0F) << 4)
+        out[group + 2] = value >> 4
+    return bytes(out)
+
+
+@pytest.mark.parametrize("kem", KEMS, ids=IDS)
+@pytest.mark.parametrize(
+    ("position", "value"), [("first", 3329), ("first", 4095), ("last", 3329), ("middle", 3330)]
+)
+def test_modulus_check_rejects_unreduced_coefficients(
+    kem: MlKem, position: str, value: int
+) -> None:
+    """FIPS 203 §7.2: an ek whose ByteEncode_12 part has a coefficient >= q is rejected."""
+    ek, _ = kem.generate(ShakeRng(b"modulus"))
+    count = 256 * kem.params.k
+    index = {"first": 0, "last": count - 1, "middle": count // 2 + 1}[position]
+    bad = _set_coefficient(ek, index, value)
+    assert bad != ek and len(bad) == len(ek)
+    with pytest.raises(CryptoError, match="modulus check"):
+        kem.encapsulate(bad, ShakeRng())
+    with pytest.raises(CryptoError, match="modulus check"):
+        kem.encaps_internal(bad, bytes(32))
+    # q - 1 is the largest valid value and must still be accepted.
+    kem.encaps_internal(_set_coefficient(ek, index, 3328), bytes(32))
+
+
+@pytest.mark.parametrize("kem", KEMS, ids=IDS)
+def test_length_checks(kem: MlKem) -> None:
+    """FIPS 203 §7.2/§7.3 type checks on ek, ct, dk and the seed."""
+    ek, seed = kem.generate(ShakeRng(b"lengths"))
+    _, dk = kem.expand_seed(seed)
+    ct = kem.encapsulate(ek, ShakeRng()).ciphertext
+    with pytest.raises(CryptoError, match="encapsulation key must be"):
+        kem.encapsulate(ek[:-1], ShakeRng())
+    with pytest.raises(CryptoError, match="encapsulation key must be"):
+        kem.encapsulate(ek + b"\x00", ShakeRng())
+    for key in (seed, dk):
+        with pytest.raises(CryptoError, match="ciphertext must be"):
+            kem.decapsulate(key, ct[:-1])
+        with pytest.raises(CryptoError, match="ciphertext must be"):
+            kem.decapsulate(key, ct + b"\x00")
+    with pytest.raises(CryptoError, match="decapsulation key must be"):
+        kem.decapsulate(dk[:-1], ct)
+    with pytest.raises(CryptoError, match="seed must be"):
+        kem.generate(lambda n: bytes(n - 1))
+    with pytest.raises(CryptoError, match="m must be 32 bytes"):
+        kem.encaps_internal(ek, bytes(31))
+
+
+@pytest.mark.parametrize("kem", KEMS, ids=IDS)
+def test_hash_check_rejects_tampered_decapsulation_key(kem: MlKem) -> None:
+    """FIPS 203 §7.3: H(ek) stored in dk must match the ek stored in dk."""
+    ek, seed = kem.generate(ShakeRng(b"hash check"))
+    _, dk = kem.expand_seed(seed)
+    ct = kem.encapsulate(ek, ShakeRng()).ciphertext
+    k = kem.params.k
+    for offset in (384 * k, 768 * k + 32):  # first byte of the embedded ek, first byte of H(ek)
+        bad = bytearray(dk)
+        bad[offset] ^= 0x01
+        with pytest.raises(CryptoError, match="hash check"):
+            kem.decapsulate(bytes(bad), ct)
+
+
+@pytest.mark.parametrize("kem", KEMS, ids=IDS)
+def test_implicit_rejection_returns_pseudorandom_key_not_error(kem: MlKem) -> None:
+    ek, seed = kem.generate(ShakeRng(b"rejection"))
+    encapsulation = kem.encapsulate(ek, ShakeRng())
+    tampered = bytes([encapsulation.ciphertext[0] ^ 0x80]) + encapsulation.ciphertext[1:]
+    rejected = kem.decapsulate(seed, tampered)
+    assert len(rejected) == 32 and rejected != encapsulation.shared_secret
+    assert rejected == kem.decapsulate(
+        kem.expand_seed(seed)[1], tampered
+    )  # J(z || c) is deterministic
+
+
+def test_parameter_sizes_match_fips203_table3() -> None:
+    assert [
+        (k.encapsulation_key_size, k.decapsulation_key_size, k.ciphertext_size) for k in KEMS
+    ] == [
+        (800, 1632, 768),
+        (1184, 2400, 1088),
+        (1568, 3168, 1568),
+    ]
+    assert [k.identifier for k in KEMS] == [-65701, -65702, -65703]
