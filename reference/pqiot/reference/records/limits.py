@@ -1,0 +1,68 @@
+"""AEAD key usage limits per algorithm (draft-ietf-core-oscore-key-limits, D4).
+
+Source: draft-ietf-core-oscore-key-limits (core-wg/oscore-key-limits,
+section "Limits for 'q' and 'v'"), which applies the formulas of
+draft-irtf-cfrg-aead-limits:
+
+* AEAD_AES_128_CCM (COSE 30, AES-CCM-16-128-128), AEAD_AES_128_GCM (1),
+  AEAD_AES_256_GCM (3), AEAD_CHACHA20_POLY1305 (24):
+  q = 2^20, v = 2^20, l = 2^10 blocks (IA/CA <= 2^-64);
+* AEAD_AES_128_CCM_8 (COSE 10, AES-CCM-16-64-128):
+  q = 2^20, v = 2^14, l = 2^8 blocks (IA/CA <= 2^-50; the 8-byte tag makes
+  forgeries cheaper, hence the smaller v).
+
+``q`` counts messages encrypted with one Sender Key, ``v`` counts failed
+decryptions with one Recipient Key, ``l`` (message length in cipher blocks)
+bounds plaintext + tag of one record (``max_message_bytes``, REQ-REC-012).
+D4 / spec §7.9: at q - floor(q/10) a key update starts; at q the sender stops;
+at v the recipient context and the session are discarded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["UsageLimits", "limits_for"]
+
+
+@dataclass(frozen=True)
+class UsageLimits:
+    """Confidentiality limit ``q``, integrity limit ``v`` and max message size from ``l``."""
+
+    q: int
+    v: int
+    max_message_bytes: int
+
+    @property
+    def key_update_threshold(self) -> int:
+        """Sent count at which a key update is due: q - floor(q/10), i.e. 90 % (spec §7.9)."""
+        return self.q - self.q // 10
+
+
+_AES_BLOCK = 16
+_CHACHA_BLOCK = 64
+
+_LIMITS: dict[int, UsageLimits] = {
+    10: UsageLimits(
+        q=1 << 20, v=1 << 14, max_message_bytes=(1 << 8) * _AES_BLOCK
+    ),  # AES-CCM-16-64-128
+    30: UsageLimits(
+        q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _AES_BLOCK
+    ),  # AES-CCM-16-128-128
+    1: UsageLimits(q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _AES_BLOCK),  # A128GCM
+    3: UsageLimits(q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _AES_BLOCK),  # A256GCM
+    24: UsageLimits(
+        q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _CHACHA_BLOCK
+    ),  # ChaCha20/Poly1305
+}
+
+
+def limits_for(cose_alg: int) -> UsageLimits:
+    """Usage limits for an AEAD by COSE algorithm id."""
+    try:
+        return _LIMITS[cose_alg]
+    except KeyError:
+        raise ValueError(
+            f"no usage limits known for AEAD {cose_alg}; "
+            "pass explicit UsageLimits(q, v, ...) to the record layer"
+        ) from None
