@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -53,7 +55,7 @@ def test_rfc8949_appendix_a_encodings(value: cbor.CborValue, encoding: str) -> N
 
 
 def test_map_keys_are_sorted_bytewise_when_encoding() -> None:
-    assert cbor.encode({"b": 1, 10: 2, -1: 3, "a": 4}).hex() == "a40a0220036161046162" "01"
+    assert cbor.encode({"b": 1, 10: 2, -1: 3, "a": 4}).hex() == "a40a022003616104616201"
 
 
 @pytest.mark.parametrize(
@@ -109,8 +111,10 @@ values = st.recursive(
     | st.integers(min_value=-(2**64), max_value=2**64 - 1)
     | st.binary(max_size=40)
     | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.integers(-100, 100) | st.text(max_size=5), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.integers(-100, 100) | st.text(max_size=5), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -122,7 +126,5 @@ def test_decode_inverts_encode(value: cbor.CborValue) -> None:
 
 @given(st.binary(max_size=64))
 def test_any_bytes_decode_or_raise_decode_error(data: bytes) -> None:
-    try:
+    with contextlib.suppress(DecodeError):
         cbor.decode_sequence(data)
-    except DecodeError:
-        pass

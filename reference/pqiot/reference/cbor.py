@@ -12,14 +12,15 @@ checked against the bytes that are actually present.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import TypeAlias
 
 from pqiot.reference.errors import DecodeError
 
-CborValue: TypeAlias = (
-    "int | bytes | str | bool | None | list[CborValue] | tuple[CborValue, ...] | dict[CborValue, CborValue]"
-)
+_Array: TypeAlias = "list[CborValue] | tuple[CborValue, ...]"
+_Map: TypeAlias = "dict[CborValue, CborValue]"
+CborValue: TypeAlias = "int | bytes | str | bool | _Array | _Map | None"
 
 MAX_DEPTH = 16
 MAX_ITEMS = 4096
@@ -92,12 +93,12 @@ def _encode_into(out: bytearray, value: CborValue, depth: int) -> None:
             _encode_into(key_bytes, key, depth + 1)
             encoded.append((bytes(key_bytes), item))
         encoded.sort(key=lambda pair: pair[0])
-        for (a, _), (b, _) in zip(encoded, encoded[1:], strict=False):
+        for (a, _), (b, _) in itertools.pairwise(encoded):
             if a == b:
                 raise ValueError("duplicate map key")
         out += _head(_MAJOR_MAP, len(encoded))
-        for key_bytes, item in encoded:
-            out += key_bytes
+        for encoded_key, item in encoded:
+            out += encoded_key
             _encode_into(out, item, depth + 1)
     else:
         raise TypeError(f"type {type(value).__name__} is outside the PQC-IIoT CBOR profile")
@@ -161,7 +162,9 @@ class Decoder:
         if info < 24:
             return info
         if info > 27:
-            raise DecodeError(f"unsupported CBOR additional information {info} (indefinite length?)")
+            raise DecodeError(
+                f"unsupported CBOR additional information {info} (indefinite length?)"
+            )
         size = 1 << (info - 24)
         value = int.from_bytes(self._take(size), "big")
         minimum = 24 if size == 1 else 1 << (8 * (size // 2))

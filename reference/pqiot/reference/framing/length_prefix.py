@@ -1,4 +1,6 @@
-"""Length-prefixed frames for stream bindings (TCP, spec §12.2): 4-byte big-endian length, then payload.
+"""Length-prefixed frames for stream bindings (TCP, spec §12.2).
+
+Each frame is a 4-byte big-endian length, then the payload.
 
 The decoder is incremental (feed whatever the socket returned) and checks the
 announced length against the limit *before* buffering the payload, so a peer

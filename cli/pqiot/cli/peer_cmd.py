@@ -1,0 +1,339 @@
+"""``pqiot peer``: a reference PQC-IIoT endpoint over TCP, for either role.
+
+Responder: ``pqiot peer --role responder --listen tcp://HOST:PORT [--echo]``
+Initiator: ``pqiot peer --role initiator --connect tcp://HOST:PORT --send TEXT``
+
+Without ``--keystore`` both sides run in *demo mode*: an ephemeral identity
+is generated for the run, credentials travel by value and peers are trusted
+on first use. That is convenient and clearly not secure, so it is announced
+on stderr every time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pqiot.cli.errors import CliError
+
+DEFAULT_TIMEOUT = 60.0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "peer",
+        help="run a reference endpoint (handshake + protected application data) over TCP",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--role", required=True, choices=("initiator", "responder"))
+    parser.add_argument("--listen", metavar="URL", help="responder: tcp://HOST:PORT to listen on")
+    parser.add_argument("--connect", metavar="URL", help="initiator: tcp://HOST:PORT to connect to")
+    parser.add_argument("--send", metavar="TEXT", help="initiator: application data to send")
+    parser.add_argument("--echo", action="store_true", help="responder: echo application data back")
+    parser.add_argument(
+        "--suite",
+        action="append",
+        default=None,
+        metavar="S",
+        help="cipher suite id or name; repeatable, most preferred first (default: -102)",
+    )
+    parser.add_argument(
+        "--keystore",
+        type=Path,
+        help="directory with our identity (<name>.key/.cred) and keystore.json of trusted peers",
+    )
+    parser.add_argument("--identity", metavar="NAME", help="identity file stem inside --keystore")
+    parser.add_argument(
+        "--tofu", action="store_true", help="with --keystore: accept unknown peers on first use"
+    )
+    parser.add_argument(
+        "--by-value",
+        action="store_true",
+        help="send our credential by value instead of by kid (the peer needs TOFU or a copy)",
+    )
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="responder: exit after N sessions (default: serve until interrupted)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="initiator: overall time limit (s)"
+    )
+    parser.add_argument(
+        "--audit", metavar="FILE", help="write audit events as JSON lines ('-' = stderr)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.role == "responder":
+        if not args.listen or args.connect or args.send is not None:
+            raise CliError("a responder needs --listen URL (and takes no --connect/--send)", 2)
+    else:
+        if not args.connect or args.send is None or args.listen or args.echo:
+            raise CliError(
+                "an initiator needs --connect URL and --send TEXT (no --listen/--echo)", 2
+            )
+    endpoint = build_endpoint(args)
+    if args.role == "responder":
+        return asyncio.run(
+            serve(endpoint, args.listen, echo=args.echo, max_sessions=args.max_sessions)
+        )
+    payload = str(args.send).encode()
+    return asyncio.run(connect(endpoint, args.connect, payload, timeout=args.timeout))
+
+
+# -- endpoint configuration -------------------------------------------------------
+
+
+@dataclass
+class Endpoint:
+    """Everything needed to build one handshake config per connection."""
+
+    role: str
+    suites: tuple[int, ...]
+    identity: Any  # pqiot.reference.identity.Identity
+    provider: Any
+    key: Any
+    keystore: Any
+    by_value: bool
+    audit: Any
+
+    def session(self) -> Any:
+        from pqiot.reference.edhoc.config import HandshakeConfig
+        from pqiot.reference.edhoc.initiator import Initiator
+        from pqiot.reference.edhoc.responder import Responder
+        from pqiot.reference.session import Session
+        from pqiot.reference.suites import METHOD_SIGNATURE
+
+        config = HandshakeConfig(
+            role=self.role,  # type: ignore[arg-type]
+            method=METHOD_SIGNATURE,
+            suites=self.suites,
+            credential=self.identity.credential,
+            key=self.key,
+            provider=self.provider,
+            resolver=self.keystore,
+            send_credential_by_value=self.by_value,
+        )
+        handshake = Initiator(config) if self.role == "initiator" else Responder(config)
+        return Session(handshake, audit=self.audit)
+
+
+def parse_suites(values: list[str] | None) -> tuple[int, ...]:
+    from pqiot.reference import suites as registry
+
+    if not values:
+        return (registry.DEFAULT_SUITE,)
+    by_name = {suite.name.lower(): suite.id for suite in registry.all_suites()}
+    chosen: list[int] = []
+    for value in values:
+        try:
+            suite_id = int(value)
+        except ValueError:
+            suite_id = by_name.get(value.lower())  # type: ignore[assignment]
+            if suite_id is None:
+                raise CliError(f"unknown suite {value!r}; `pqiot suites` lists them", 2) from None
+        try:
+            registry.get(suite_id)
+        except (KeyError, ValueError) as exc:
+            raise CliError(f"unknown suite {value!r}; `pqiot suites` lists them", 2) from exc
+        if suite_id not in chosen:
+            chosen.append(suite_id)
+    return tuple(chosen)
+
+
+def build_endpoint(args: argparse.Namespace) -> Endpoint:
+    from pqiot.reference import suites as registry
+    from pqiot.reference.audit import AuditLog, FileSink
+    from pqiot.reference.identity import (
+        IdentityError,
+        algorithm_by_id,
+        generate_identity,
+        load_identity,
+    )
+    from pqiot.reference.keystore import KeyStore, KeyStoreError
+    from pqiot.reference.software_provider import SoftwareSecurityProvider
+    from pqiot.reference.trust import kid_hex
+
+    suites = parse_suites(args.suite)
+    algs = {registry.get(s).signature_alg for s in suites}
+    if len(algs) != 1:
+        raise CliError(
+            f"suites {list(suites)} use different signature algorithms; one identity serves "
+            "one algorithm, so pick suites that share it (run one peer per algorithm)",
+            2,
+        )
+    (alg,) = algs
+    audit = None
+    if args.audit == "-":
+        audit = AuditLog(sys.stderr)
+    elif args.audit:
+        audit = AuditLog(FileSink(args.audit))
+    try:
+        if args.keystore is None:
+            if args.identity or args.tofu:
+                raise CliError("--identity and --tofu need --keystore", 2)
+            algorithm = algorithm_by_id(alg)
+            identity = generate_identity(algorithm.name, subject=f"demo-{args.role}")
+            keystore = KeyStore(tofu=True, audit=audit)
+            by_value = True
+            print(
+                f"pqiot peer: DEMO MODE - ephemeral {algorithm.name} identity "
+                f"(kid {kid_hex(identity.kid)}), credentials sent by value, peers trusted on "
+                "first use (TOFU). Use --keystore for real deployments.",
+                file=sys.stderr,
+            )
+        else:
+            identity = load_identity(args.keystore, _identity_name(args.keystore, args.identity))
+            if identity.algorithm.cose_alg != alg:
+                raise CliError(
+                    f"identity {identity.algorithm.name} does not match the suites' signature "
+                    f"algorithm {algorithm_by_id(alg).name}",
+                    2,
+                )
+            keystore = KeyStore(args.keystore / "keystore.json", tofu=args.tofu, audit=audit)
+            by_value = args.by_value
+    except (IdentityError, KeyStoreError) as exc:
+        raise CliError(str(exc), 2) from exc
+    provider = SoftwareSecurityProvider()
+    key = identity.install(provider)
+    return Endpoint(args.role, suites, identity, provider, key, keystore, by_value, audit)
+
+
+def _identity_name(directory: Path, name: str | None) -> str:
+    if name:
+        return str(name)
+    candidates = sorted(p.stem for p in directory.glob("*.key"))
+    if len(candidates) != 1:
+        raise CliError(
+            f"{directory} holds {len(candidates)} identities ({', '.join(candidates) or 'none'}); "
+            "name one with --identity (create one with `pqiot keys generate`)",
+            2,
+        )
+    return candidates[0]
+
+
+# -- running ------------------------------------------------------------------------
+
+
+def _log(message: str) -> None:
+    print(f"pqiot peer: {message}", file=sys.stderr, flush=True)
+
+
+def _describe(event: Any) -> str | None:
+    from pqiot.reference.edhoc.events import ErrorReceived, HandshakeCompleted, HandshakeFailed
+    from pqiot.reference.session import PayloadDropped
+
+    if isinstance(event, HandshakeCompleted):
+        return f"handshake completed, suite {event.suite_id}"
+    if isinstance(event, HandshakeFailed):
+        return f"handshake failed: {event.alert.value} {event.detail}".rstrip()
+    if isinstance(event, ErrorReceived):
+        return f"peer sent EDHOC error {event.err_code}: {event.err_info!r}"
+    if isinstance(event, PayloadDropped):
+        return f"dropped a payload: {event.alert.value} {event.detail}".rstrip()
+    return None
+
+
+async def serve(endpoint: Endpoint, url: str, *, echo: bool, max_sessions: int) -> int:
+    from pqiot.transports.tcp import parse_tcp_url
+
+    try:
+        address = parse_tcp_url(url)
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from exc
+    finished = asyncio.Event()
+    served = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served
+        await run_responder_session(endpoint, reader, writer, echo=echo)
+        served += 1
+        if max_sessions and served >= max_sessions:
+            finished.set()
+
+    try:
+        server = await asyncio.start_server(handle, address.host, address.port)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {url}: {exc.strerror or exc}") from exc
+    host, port = server.sockets[0].getsockname()[:2]
+    _log(f"listening on tcp://{host}:{port} (suites {list(endpoint.suites)})")
+    async with server:
+        await finished.wait() if max_sessions else await server.serve_forever()
+    return 0
+
+
+async def run_responder_session(
+    endpoint: Endpoint, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, echo: bool
+) -> None:
+    from pqiot.reference.session import ApplicationData
+    from pqiot.transports.tcp import SessionStream
+
+    peer = writer.get_extra_info("peername")
+    stream = SessionStream(endpoint.session(), reader, writer)
+    _log(f"connection from {peer}")
+    async for event in stream.events():
+        text = _describe(event)
+        if text:
+            _log(text)
+        if isinstance(event, ApplicationData):
+            _log(f"received {len(event.data)} bytes of application data")
+            if echo:
+                stream.session.send(event.data, time.time())
+    await stream.aclose()
+    _log(f"connection from {peer} closed ({stream.session.state.value})")
+
+
+async def connect(endpoint: Endpoint, url: str, payload: bytes, *, timeout: float) -> int:
+    try:
+        return await asyncio.wait_for(_connect(endpoint, url, payload), timeout)
+    except TimeoutError:
+        raise CliError(f"no complete exchange with {url} within {timeout:g} s") from None
+
+
+async def _connect(endpoint: Endpoint, url: str, payload: bytes) -> int:
+    from pqiot.reference.edhoc.events import HandshakeCompleted
+    from pqiot.reference.session import ApplicationData
+    from pqiot.transports.tcp import SessionStream, parse_tcp_url
+
+    try:
+        address = parse_tcp_url(url)
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from exc
+    try:
+        reader, writer = await asyncio.open_connection(address.host, address.port)
+    except OSError as exc:
+        raise CliError(f"cannot connect to {url}: {exc.strerror or exc}") from exc
+    started = time.monotonic()
+    stream = SessionStream(endpoint.session(), reader, writer)
+    stream.session.start(time.time())
+    reply: bytes | None = None
+    async for event in stream.events():
+        text = _describe(event)
+        if text:
+            _log(text)
+        if isinstance(event, HandshakeCompleted):
+            elapsed = (time.monotonic() - started) * 1000
+            _log(
+                f"handshake took {elapsed:.1f} ms, {stream.bytes_sent} B sent, "
+                f"{stream.bytes_received} B received"
+            )
+            stream.session.send(payload, time.time())
+        elif isinstance(event, ApplicationData):
+            reply = event.data
+            stream.session.close(time.time())
+    await stream.aclose()
+    if reply is None:
+        raise CliError(f"no echo from {url} (session {stream.session.state.value})")
+    sys.stdout.write(reply.decode("utf-8", errors="replace") + "\n")
+    sys.stdout.flush()
+    return 0
