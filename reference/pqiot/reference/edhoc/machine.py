@@ -217,7 +217,11 @@ class Handshake:
 
 
 def xor(data: bytes, keystream: bytes) -> bytes:
-    return bytes(a ^ b for a, b in zip(data, keystream, strict=True))
+    """XOR two equal-length byte strings (one big-int operation: PQ plaintexts are kilobytes)."""
+    if len(data) != len(keystream):
+        raise ValueError(f"xor of {len(data)} and {len(keystream)} bytes")
+    mixed = int.from_bytes(data, "big") ^ int.from_bytes(keystream, "big")
+    return mixed.to_bytes(len(data), "big")
 
 
 def draw_connection_id(rng: Callable[[int], bytes], avoid: bytes | None = None) -> bytes:
