@@ -13,6 +13,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives import hashes as _hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
 from pqiot.reference.crypto.kmac import kmac256
 from pqiot.reference.errors import CryptoError
 
@@ -25,6 +28,13 @@ __all__ = [
     "hkdf_expand",
     "hkdf_extract",
 ]
+
+
+_CRYPTOGRAPHY_HASHES: dict[str, type[_hashes.HashAlgorithm]] = {
+    "sha256": _hashes.SHA256,
+    "sha384": _hashes.SHA384,
+    "sha512": _hashes.SHA512,
+}
 
 
 def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
@@ -44,6 +54,15 @@ def hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
         raise CryptoError(
             f"HKDF-Expand PRK must be at least {digest_size} bytes for {hash_name}, got {len(prk)}"
         )
+    if length == 0:
+        return b""
+    if length <= digest_size:  # one block: a single HMAC is the cheapest path
+        return hmac.digest(prk, info + b"\x01", hash_name)[:length]
+    algorithm = _CRYPTOGRAPHY_HASHES.get(hash_name)
+    if algorithm is not None:
+        # One call into OpenSSL instead of a Python loop of HMAC blocks: EDHOC's
+        # KEYSTREAM_2 over a PQ signature and credential is ~100 blocks.
+        return HKDFExpand(algorithm(), length, info).derive(prk)
     okm = b""
     block = b""
     counter = 1
