@@ -30,7 +30,7 @@ PIP_FLAGS := --disable-pip-version-check --no-input --progress-bar off -q
 
 # Namespace portions that are type-checked and measured: adding a portion is
 # one word here (its folder must also be in setup.py's PORTIONS).
-PORTIONS := cli reference vectors
+PORTIONS := cli reference vectors fuzz hil
 PORTION_DIRS := $(addsuffix /pqiot,$(PORTIONS))
 MYPY_TARGETS := $(PORTION_DIRS) conftest.py
 
@@ -151,6 +151,12 @@ coverage: venv ## the default test suite under coverage, HTML in reports/coverag
 
 certify: setup ## certification run (pqiot certify), report in reports/certify/
 	$(PQIOT) certify --target $(CERTIFY_TARGET) --out $(CERTIFY_OUT)
+
+# --- Firmware --------------------------------------------------------------------
+
+.PHONY: firmware
+firmware: deps/pqclean ## reference firmware: host build, qemu-m4 ELF, footprint report
+	$(MAKE) -f targets/firmware/Makefile PQCLEAN_SRC=$(PQCLEAN_SRC) PYTHON=$(PYTHON) all
 
 # --- Cleaning ------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop side of pqiot: talking to devices under test (spec chapter 13)."""

@@ -1,0 +1,223 @@
+/* Host build of the reference firmware: the Test Agent on stdin/stdout (serial framing,
+ * spec §12.1, as on the UART) or on a TCP port with the 4-byte length prefix (REQ-TCP-006). */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "config.h"
+#include "platform.h"
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint32_t plat_millis(void) { return (uint32_t)(monotonic_ns() / 1000000u); }
+uint64_t plat_cycles(void) { return monotonic_ns(); }
+const char *plat_cycle_source(void) { return "host-ns"; }
+uint32_t plat_clock_hz(void) { return 1000000000u; }
+int plat_has_stack_paint(void) { return 0; }
+uint8_t *plat_stack_limit(void) { return NULL; }
+const char *plat_product(void) { return "pqiot reference firmware (host)"; }
+
+static int write_all(int fd, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void stdout_write(const uint8_t *data, size_t len, void *ctx)
+{
+    (void)ctx;
+    if (write_all(STDOUT_FILENO, data, len) != 0) {
+        exit(0); /* the host closed the pipe: nothing left to answer */
+    }
+}
+
+static int serve_stdio(void)
+{
+    static uint8_t buf[4096];
+
+    agent_serial_init(stdout_write, NULL);
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+        ssize_t i;
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return 0;
+        }
+        for (i = 0; i < n; i++) {
+            agent_serial_byte(buf[i], plat_millis());
+        }
+    }
+}
+
+static int read_exact(int fd, uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = read(fd, buf, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int discard_exact(int fd, size_t len)
+{
+    uint8_t sink[512];
+    while (len > 0) {
+        size_t chunk = len < sizeof(sink) ? len : sizeof(sink);
+        if (read_exact(fd, sink, chunk) != 0) {
+            return -1;
+        }
+        len -= chunk;
+    }
+    return 0;
+}
+
+static int send_frame(int fd, const uint8_t *msg, size_t len)
+{
+    uint8_t head[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                       (uint8_t)len};
+    return len == 0 || write_all(fd, head, 4) != 0 || write_all(fd, msg, len) != 0 ? -1 : 0;
+}
+
+/* One TAP connection: frames until the peer closes or breaks the framing. */
+static void serve_connection(int fd)
+{
+    static uint8_t request[TAP_MAX_REQUEST];
+    uint8_t head[4];
+
+    for (;;) {
+        const uint8_t *resp;
+        size_t len, resp_len;
+
+        if (read_exact(fd, head, 4) != 0) {
+            return;
+        }
+        len = ((size_t)head[0] << 24) | ((size_t)head[1] << 16) | ((size_t)head[2] << 8) | head[3];
+        if (len == 0) {
+            return; /* REQ-TCP-002: an empty frame ends the connection */
+        }
+        if (len > TAP_MAX_REQUEST) {
+            if (discard_exact(fd, len) != 0) {
+                return;
+            }
+            resp_len = agent_too_large(&resp);
+        } else {
+            if (read_exact(fd, request, len) != 0) {
+                return;
+            }
+            resp_len = agent_handle(request, len, &resp);
+        }
+        if (send_frame(fd, resp, resp_len) != 0) {
+            return;
+        }
+    }
+}
+
+static int serve_tcp(const char *bind_addr, int port)
+{
+    struct sockaddr_in addr;
+    socklen_t addr_len = sizeof(addr);
+    int one = 1;
+    int server = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (server < 0) {
+        perror("socket");
+        return 1;
+    }
+    setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, bind_addr, &addr.sin_addr) != 1) {
+        fprintf(stderr, "pqiot-fw: --bind needs an IPv4 address, got %s\n", bind_addr);
+        return 2;
+    }
+    if (bind(server, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(server, 1) != 0) {
+        perror("pqiot-fw: bind/listen");
+        return 1;
+    }
+    getsockname(server, (struct sockaddr *)&addr, &addr_len);
+    /* Tests start the agent on port 0 and read the chosen port from this line. */
+    fprintf(stderr, "pqiot-fw: TAP listening on %s:%d\n", bind_addr, ntohs(addr.sin_port));
+    fflush(stderr);
+    for (;;) {
+        int fd = accept(server, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            perror("pqiot-fw: accept");
+            return 1;
+        }
+        serve_connection(fd);
+        close(fd);
+    }
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: pqiot-fw [--listen PORT [--bind ADDR]]\n"
+            "  without options: Test Agent on stdin/stdout with serial framing (spec 12.1)\n"
+            "  --listen PORT:   Test Agent on TCP, 4-byte length prefix (REQ-TCP-006);\n"
+            "                   PORT 0 picks a free port and prints it on stderr\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *bind_addr = "127.0.0.1";
+    int port = -1;
+    int i;
+
+    signal(SIGPIPE, SIG_IGN);
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+            char *end;
+            long value = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || value < 0 || value > 65535) {
+                usage();
+                return 2;
+            }
+            port = (int)value;
+        } else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) {
+            bind_addr = argv[++i];
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    return port >= 0 ? serve_tcp(bind_addr, port) : serve_stdio();
+}

@@ -1,0 +1,812 @@
+#include "tap.h"
+
+#include <string.h>
+
+#include "aead.h"
+#include "cbor.h"
+#include "config.h"
+#include "ctx_pool.h"
+#include "measure.h"
+#include "platform.h"
+#include "prims.h"
+
+#ifndef PQIOT_FIRMWARE_VERSION
+#define PQIOT_FIRMWARE_VERSION "dev"
+#endif
+
+enum {
+    CMD_IDENTIFY = 0,
+    CMD_RESET = 1,
+    CMD_ECHO = 2,
+    CMD_MLKEM_KEYGEN = 16,
+    CMD_MLKEM_ENCAPS = 17,
+    CMD_MLKEM_DECAPS = 18,
+    CMD_SIG_KEYGEN = 32,
+    CMD_SIG_SIGN = 33,
+    CMD_SIG_VERIFY = 34,
+    CMD_AEAD_SEAL = 48,
+    CMD_AEAD_OPEN = 49,
+    CMD_HASH = 58,
+    CMD_ACCUMULATED = 64,
+    CMD_MEASURE = 96,
+};
+
+static const uint8_t IMPLEMENTED[] = {
+    CMD_IDENTIFY,   CMD_RESET,      CMD_ECHO,       CMD_MLKEM_KEYGEN, CMD_MLKEM_ENCAPS,
+    CMD_MLKEM_DECAPS, CMD_SIG_KEYGEN, CMD_SIG_SIGN,   CMD_SIG_VERIFY,   CMD_AEAD_SEAL,
+    CMD_AEAD_OPEN,  CMD_HASH,
+    CMD_ACCUMULATED, CMD_MEASURE,
+};
+
+static const char *const PRIMITIVES[] = {
+    "ml-kem-512", "ml-kem-768", "ml-kem-1024", "ml-dsa-44",  "ml-dsa-65",
+    "a256gcm",    "aes-ccm-16-64-128", "aes-ccm-16-128-128", "chacha20-poly1305",
+    "sha256",     "sha384",
+    "sha512",     "sha3-256",   "sha3-512",    "shake128",   "shake256",
+};
+
+/* One argument of the request map: its key and the span of its value. */
+typedef struct {
+    const uint8_t *key;
+    size_t key_len;
+    size_t value_pos;
+} tap_arg;
+
+typedef struct {
+    const uint8_t *req;
+    size_t req_len;
+    tap_arg args[TAP_MAX_ARGS];
+    size_t count;
+} tap_args;
+
+/* Everything a handler needs to answer. */
+typedef struct {
+    cbor_writer *w;
+    const tap_args *args;
+    int status;
+    const char *error;
+} tap_ctx;
+
+/* Outputs of the primitives: written during the measured interval, encoded after it. */
+static uint8_t out_buf[TAP_MAX_RESPONSE];
+
+enum { ARG_OK = 0, ARG_MISSING = 1, ARG_WRONG_TYPE = 2 };
+
+static const tap_arg *find_arg(const tap_args *args, const char *key)
+{
+    size_t len = strlen(key);
+    size_t i;
+    for (i = 0; i < args->count; i++) {
+        if (args->args[i].key_len == len && memcmp(args->args[i].key, key, len) == 0) {
+            return &args->args[i];
+        }
+    }
+    return NULL;
+}
+
+static int arg_head(const tap_args *args, const char *key, int want_major, uint64_t *value,
+                    cbor_reader *r)
+{
+    const tap_arg *arg = find_arg(args, key);
+    int major;
+
+    if (arg == NULL) {
+        return ARG_MISSING;
+    }
+    r->data = args->req;
+    r->len = args->req_len;
+    r->pos = arg->value_pos;
+    if (cbor_read_head(r, &major, value) != 0 || major != want_major) {
+        return ARG_WRONG_TYPE;
+    }
+    return ARG_OK;
+}
+
+/* Failure helpers: record status and message once; handlers return after calling them. */
+static int fail(tap_ctx *t, int status, const char *error)
+{
+    t->status = status;
+    t->error = error;
+    return -1;
+}
+
+static int arg_fail(tap_ctx *t, int rc, const char *missing, const char *wrong)
+{
+    return fail(t, TAP_MALFORMED, rc == ARG_MISSING ? missing : wrong);
+}
+
+static int get_bytes(tap_ctx *t, const char *key, const uint8_t **data, size_t *len, size_t max,
+                     int optional)
+{
+    cbor_reader r;
+    uint64_t n;
+    int rc = arg_head(t->args, key, CBOR_BSTR, &n, &r);
+
+    if (rc == ARG_MISSING && optional) {
+        *data = (const uint8_t *)"";
+        *len = 0;
+        return 0;
+    }
+    if (rc != ARG_OK) {
+        return arg_fail(t, rc, "a required byte-string argument is missing",
+                        "a byte-string argument has the wrong type");
+    }
+    if (n > max) {
+        return fail(t, TAP_TOO_LARGE, "a byte-string argument is above its limit (REQ-TAP-007)");
+    }
+    *data = r.data + r.pos;
+    *len = (size_t)n;
+    return 0;
+}
+
+/* A byte argument of exactly `want` bytes; a wrong length is invalid_input. */
+static int get_fixed(tap_ctx *t, const char *key, const uint8_t **data, size_t want)
+{
+    size_t len;
+    if (get_bytes(t, key, data, &len, TAP_MAX_ARG + 4096u, 0) != 0) {
+        return -1;
+    }
+    if (len != want) {
+        return fail(t, TAP_INVALID_INPUT, "a key, seed or ciphertext has the wrong length");
+    }
+    return 0;
+}
+
+static int get_uint(tap_ctx *t, const char *key, uint64_t *value)
+{
+    cbor_reader r;
+    int rc = arg_head(t->args, key, CBOR_UINT, value, &r);
+    if (rc != ARG_OK) {
+        return arg_fail(t, rc, "a required integer argument is missing",
+                        "an integer argument has the wrong type");
+    }
+    return 0;
+}
+
+static int get_int(tap_ctx *t, const char *key, int64_t *value)
+{
+    const tap_arg *arg = find_arg(t->args, key);
+    cbor_reader r;
+    int major;
+    uint64_t v;
+
+    if (arg == NULL) {
+        return fail(t, TAP_MALFORMED, "a required integer argument is missing");
+    }
+    r.data = t->args->req;
+    r.len = t->args->req_len;
+    r.pos = arg->value_pos;
+    if (cbor_read_head(&r, &major, &v) != 0 || (major != CBOR_UINT && major != CBOR_NINT)) {
+        return fail(t, TAP_MALFORMED, "an integer argument has the wrong type");
+    }
+    if (v > (uint64_t)INT64_MAX) {
+        return fail(t, TAP_UNSUPPORTED, "integer argument out of range");
+    }
+    *value = major == CBOR_UINT ? (int64_t)v : -1 - (int64_t)v;
+    return 0;
+}
+
+static int get_text(tap_ctx *t, const char *key, const char **text, size_t *len, int optional)
+{
+    cbor_reader r;
+    uint64_t n;
+    int rc = arg_head(t->args, key, CBOR_TSTR, &n, &r);
+
+    if (rc == ARG_MISSING && optional) {
+        *text = NULL;
+        *len = 0;
+        return 0;
+    }
+    if (rc != ARG_OK) {
+        return arg_fail(t, rc, "a required text argument is missing",
+                        "a text argument has the wrong type");
+    }
+    *text = (const char *)(r.data + r.pos);
+    *len = (size_t)n;
+    return 0;
+}
+
+static int prim_fail(tap_ctx *t, int rc)
+{
+    switch (rc) {
+    case PRIM_UNSUPPORTED:
+        return fail(t, TAP_UNSUPPORTED, "parameter set or algorithm not implemented");
+    case PRIM_INVALID_INPUT:
+        return fail(t, TAP_INVALID_INPUT, "input rejected by the primitive's checks");
+    default:
+        return fail(t, TAP_INTERNAL, "primitive self-check failed");
+    }
+}
+
+static void put_key(cbor_writer *w, const char *key)
+{
+    cbor_put_text(w, key);
+}
+
+/* --- handlers: decode arguments, run the measured operation, encode the result ---------- */
+
+static int cmd_identify(tap_ctx *t)
+{
+    cbor_writer *w = t->w;
+    size_t i;
+
+    /* Keys in deterministic order (length first, then bytewise), RFC 8949 §4.2.1. */
+    cbor_put_head(w, CBOR_MAP, 22);
+    put_key(w, "tap");
+    cbor_put_uint(w, 1);
+    put_key(w, "spec");
+    cbor_put_text(w, "1.0.0-draft");
+    put_key(w, "build");
+    cbor_put_text(w, "test");
+    put_key(w, "roles");
+    cbor_put_head(w, CBOR_ARRAY, 0);
+    put_key(w, "suites");
+    cbor_put_head(w, CBOR_ARRAY, 0);
+    put_key(w, "vendor");
+    cbor_put_text(w, "pqiot");
+    put_key(w, "measure");
+    cbor_put_head(w, CBOR_MAP, 3);
+    put_key(w, "stack");
+    cbor_put_text(w, plat_has_stack_paint() ? "paint" : "none");
+    put_key(w, "cycles");
+    cbor_put_text(w, plat_cycle_source());
+    put_key(w, "clock_hz");
+    cbor_put_uint(w, plat_clock_hz());
+    put_key(w, "methods");
+    cbor_put_head(w, CBOR_ARRAY, 0);
+    put_key(w, "product");
+    cbor_put_text(w, plat_product());
+    put_key(w, "bindings");
+    cbor_put_head(w, CBOR_ARRAY, 0);
+    put_key(w, "commands");
+    cbor_put_head(w, CBOR_ARRAY, sizeof(IMPLEMENTED));
+    for (i = 0; i < sizeof(IMPLEMENTED); i++) {
+        cbor_put_uint(w, IMPLEMENTED[i]);
+    }
+    put_key(w, "features");
+    cbor_put_head(w, CBOR_ARRAY, 0);
+    put_key(w, "firmware");
+    cbor_put_text(w, PQIOT_FIRMWARE_VERSION);
+    put_key(w, "protocol");
+    cbor_put_uint(w, 1);
+    put_key(w, "persist_k");
+    cbor_put_uint(w, 0);
+    put_key(w, "primitives");
+    cbor_put_head(w, CBOR_ARRAY, sizeof(PRIMITIVES) / sizeof(PRIMITIVES[0]));
+    for (i = 0; i < sizeof(PRIMITIVES) / sizeof(PRIMITIVES[0]); i++) {
+        cbor_put_text(w, PRIMITIVES[i]);
+    }
+    put_key(w, "serial_mtu");
+    cbor_put_uint(w, SERIAL_MTU);
+    put_key(w, "replay_window");
+    cbor_put_uint(w, 0);
+    put_key(w, "max_hs_message");
+    cbor_put_uint(w, 0);
+    put_key(w, "max_tap_request");
+    cbor_put_uint(w, TAP_MAX_REQUEST);
+    put_key(w, "max_tap_response");
+    cbor_put_uint(w, TAP_MAX_RESPONSE);
+    put_key(w, "max_record_plaintext");
+    cbor_put_uint(w, 0);
+    return 0;
+}
+
+static int cmd_reset(tap_ctx *t)
+{
+    const char *scope;
+    size_t len;
+
+    if (get_text(t, "scope", &scope, &len, 1) != 0) {
+        return -1;
+    }
+    if (scope != NULL && !(len == 8 && memcmp(scope, "sessions", 8) == 0) &&
+        !(len == 3 && memcmp(scope, "all", 3) == 0) &&
+        !(len == 7 && memcmp(scope, "factory", 7) == 0)) {
+        return fail(t, TAP_UNSUPPORTED, "scope must be sessions, all or factory");
+    }
+    /* No sessions, credentials or key store exist in this build yet: nothing else to drop.
+     * "all" and "factory" discard the last measurement (REQ-TAP-016), so they leave none of
+     * their own; "sessions" is measured like any other command (REQ-TAP-017). */
+    if (scope != NULL && len == 8) {
+        measure_begin();
+        measure_end(CMD_RESET);
+    } else {
+        measure_clear();
+    }
+    cbor_put_head(t->w, CBOR_MAP, 0);
+    return 0;
+}
+
+static int cmd_echo(tap_ctx *t)
+{
+    const uint8_t *data;
+    size_t len;
+
+    if (get_bytes(t, "data", &data, &len, TAP_MAX_REQUEST, 0) != 0) {
+        return -1;
+    }
+    cbor_put_head(t->w, CBOR_MAP, 1);
+    put_key(t->w, "data");
+    cbor_put_bytes(t->w, data, len);
+    return 0;
+}
+
+static int kem_set(tap_ctx *t, unsigned *set, mlkem_sizes *sizes)
+{
+    uint64_t v;
+    if (get_uint(t, "set", &v) != 0) {
+        return -1;
+    }
+    if (v > 0xFFFF || prim_mlkem_sizes((unsigned)v, sizes) != 0) {
+        return fail(t, TAP_UNSUPPORTED, "ML-KEM parameter set must be 512, 768 or 1024");
+    }
+    *set = (unsigned)v;
+    return 0;
+}
+
+static int cmd_mlkem_keygen(tap_ctx *t)
+{
+    unsigned set;
+    mlkem_sizes sz;
+    const uint8_t *d, *z;
+    uint8_t *ek = out_buf, *dk;
+    int rc;
+
+    if (kem_set(t, &set, &sz) != 0 || get_fixed(t, "d", &d, 32) != 0 ||
+        get_fixed(t, "z", &z, 32) != 0) {
+        return -1;
+    }
+    dk = ek + sz.ek;
+    measure_begin();
+    rc = prim_mlkem_keygen(set, d, z, ek, dk);
+    measure_end(CMD_MLKEM_KEYGEN);
+    if (rc != 0) {
+        return prim_fail(t, rc);
+    }
+    cbor_put_head(t->w, CBOR_MAP, 2);
+    put_key(t->w, "dk");
+    cbor_put_bytes(t->w, dk, sz.dk);
+    put_key(t->w, "ek");
+    cbor_put_bytes(t->w, ek, sz.ek);
+    return 0;
+}
+
+static int cmd_mlkem_encaps(tap_ctx *t)
+{
+    unsigned set;
+    mlkem_sizes sz;
+    const uint8_t *ek, *m;
+    uint8_t *c = out_buf, *k;
+    int rc;
+
+    if (kem_set(t, &set, &sz) != 0 || get_fixed(t, "ek", &ek, sz.ek) != 0 ||
+        get_fixed(t, "m", &m, 32) != 0) {
+        return -1;
+    }
+    k = c + sz.ct;
+    measure_begin();
+    rc = prim_mlkem_encaps(set, ek, m, c, k);
+    measure_end(CMD_MLKEM_ENCAPS);
+    if (rc != 0) {
+        return prim_fail(t, rc);
+    }
+    cbor_put_head(t->w, CBOR_MAP, 2);
+    put_key(t->w, "c");
+    cbor_put_bytes(t->w, c, sz.ct);
+    put_key(t->w, "k");
+    cbor_put_bytes(t->w, k, 32);
+    return 0;
+}
+
+static int cmd_mlkem_decaps(tap_ctx *t)
+{
+    unsigned set;
+    mlkem_sizes sz;
+    const uint8_t *dk, *c;
+    int rc;
+
+    if (kem_set(t, &set, &sz) != 0 || get_fixed(t, "dk", &dk, sz.dk) != 0 ||
+        get_fixed(t, "c", &c, sz.ct) != 0) {
+        return -1;
+    }
+    measure_begin();
+    rc = prim_mlkem_decaps(set, dk, c, out_buf);
+    measure_end(CMD_MLKEM_DECAPS);
+    if (rc != 0) {
+        return prim_fail(t, rc);
+    }
+    cbor_put_head(t->w, CBOR_MAP, 1);
+    put_key(t->w, "k");
+    cbor_put_bytes(t->w, out_buf, 32);
+    return 0;
+}
+
+static int sig_alg(tap_ctx *t, int64_t *alg, mldsa_sizes *sizes)
+{
+    if (get_int(t, "alg", alg) != 0) {
+        return -1;
+    }
+    if (prim_mldsa_sizes(*alg, sizes) != 0) {
+        return fail(t, TAP_UNSUPPORTED, "signature algorithm not implemented (ML-DSA-44 -48, "
+                                        "ML-DSA-65 -49)");
+    }
+    return 0;
+}
+
+static int cmd_sig_keygen(tap_ctx *t)
+{
+    int64_t alg;
+    mldsa_sizes sz;
+    const uint8_t *seed;
+    uint8_t *pk = out_buf, *sk;
+    int rc;
+
+    if (sig_alg(t, &alg, &sz) != 0 || get_fixed(t, "seed", &seed, 32) != 0) {
+        return -1;
+    }
+    sk = pk + sz.pk;
+    measure_begin();
+    rc = prim_mldsa_keygen(alg, seed, pk, sk);
+    measure_end(CMD_SIG_KEYGEN);
+    if (rc != 0) {
+        return prim_fail(t, rc);
+    }
+    cbor_put_head(t->w, CBOR_MAP, 2);
+    put_key(t->w, "pk");
+    cbor_put_bytes(t->w, pk, sz.pk);
+    put_key(t->w, "sk");
+    cbor_put_bytes(t->w, sk, sz.sk);
+    return 0;
+}
+
+static int cmd_sig_sign(tap_ctx *t)
+{
+    int64_t alg;
+    mldsa_sizes sz;
+    const uint8_t *sk, *msg, *ctx, *rnd;
+    size_t msg_len, ctx_len, sig_len = 0;
+    int rc;
+
+    if (sig_alg(t, &alg, &sz) != 0 || get_fixed(t, "sk", &sk, sz.sk) != 0 ||
+        get_bytes(t, "msg", &msg, &msg_len, TAP_MAX_ARG, 0) != 0 ||
+        get_bytes(t, "ctx", &ctx, &ctx_len, TAP_MAX_ARG, 1) != 0 ||
+        get_fixed(t, "rnd", &rnd, 32) != 0) {
+        return -1;
+    }
+    if (ctx_len > 255) {
+        return fail(t, TAP_INVALID_INPUT, "ML-DSA context is at most 255 bytes");
+    }
+    measure_begin();
+    rc = prim_mldsa_sign(alg, sk, msg, msg_len, ctx, ctx_len, rnd, out_buf, &sig_len);
+    measure_end(CMD_SIG_SIGN);
+    if (rc != 0) {
+        return prim_fail(t, rc);
+    }
+    cbor_put_head(t->w, CBOR_MAP, 1);
+    put_key(t->w, "sig");
+    cbor_put_bytes(t->w, out_buf, sig_len);
+    return 0;
+}
+
+static int cmd_sig_verify(tap_ctx *t)
+{
+    int64_t alg;
+    mldsa_sizes sz;
+    const uint8_t *pk, *msg, *sig, *ctx;
+    size_t msg_len, sig_len, ctx_len;
+    int valid = 0;
+    int rc;
+
+    if (sig_alg(t, &alg, &sz) != 0 || get_fixed(t, "pk", &pk, sz.pk) != 0 ||
+        get_bytes(t, "msg", &msg, &msg_len, TAP_MAX_ARG, 0) != 0 ||
+        get_bytes(t, "sig", &sig, &sig_len, TAP_MAX_ARG, 0) != 0 ||
+        get_bytes(t, "ctx", &ctx, &ctx_len, TAP_MAX_ARG, 1) != 0) {
+        return -1;
+    }
+    measure_begin();
+    rc = prim_mldsa_verify(alg, pk, msg, msg_len, ctx, ctx_len, sig, sig_len, &valid);
+    measure_end(CMD_SIG_VERIFY);
+    if (rc != 0) {
+        return prim_fail(t, rc);
+    }
+    cbor_put_head(t->w, CBOR_MAP, 1);
+    put_key(t->w, "valid");
+    cbor_put_bool(t->w, valid);
+    return 0;
+}
+
+static int aead_args(tap_ctx *t, const aead_params **p, const uint8_t **key,
+                     const uint8_t **nonce, const uint8_t **aad, size_t *aad_len,
+                     const char *data_key, const uint8_t **data, size_t *data_len)
+{
+    int64_t alg;
+    size_t key_len, nonce_len;
+
+    if (get_int(t, "alg", &alg) != 0) {
+        return -1;
+    }
+    *p = aead_find(alg);
+    if (*p == NULL) {
+        return fail(t, TAP_UNSUPPORTED, "AEAD algorithm not implemented (3, 10, 24 and 30 are)");
+    }
+    if (get_bytes(t, "key", key, &key_len, TAP_MAX_ARG, 0) != 0 ||
+        get_bytes(t, "nonce", nonce, &nonce_len, TAP_MAX_ARG, 0) != 0 ||
+        get_bytes(t, "aad", aad, aad_len, TAP_MAX_ARG, 1) != 0 ||
+        /* ct may carry the tag on top of a 4096-byte plaintext (a DUT MAY accept more) */
+        get_bytes(t, data_key, data, data_len, TAP_MAX_ARG + 16u, 0) != 0) {
+        return -1;
+    }
+    if (key_len != (*p)->key_len || nonce_len != (*p)->nonce_len) {
+        return fail(t, TAP_INVALID_INPUT, "wrong key or nonce length for the AEAD algorithm");
+    }
+    return 0;
+}
+
+static int cmd_aead_seal(tap_ctx *t)
+{
+    const aead_params *p;
+    const uint8_t *key, *nonce, *aad, *pt;
+    size_t aad_len, pt_len;
+
+    if (aead_args(t, &p, &key, &nonce, &aad, &aad_len, "pt", &pt, &pt_len) != 0) {
+        return -1;
+    }
+    measure_begin();
+    aead_seal(p, key, nonce, aad, aad_len, pt, pt_len, out_buf);
+    measure_end(CMD_AEAD_SEAL);
+    cbor_put_head(t->w, CBOR_MAP, 1);
+    put_key(t->w, "ct");
+    cbor_put_bytes(t->w, out_buf, pt_len + p->tag_len);
+    return 0;
+}
+
+static int cmd_aead_open(tap_ctx *t)
+{
+    const aead_params *p;
+    const uint8_t *key, *nonce, *aad, *ct;
+    size_t aad_len, ct_len;
+    int valid;
+
+    if (aead_args(t, &p, &key, &nonce, &aad, &aad_len, "ct", &ct, &ct_len) != 0) {
+        return -1;
+    }
+    measure_begin();
+    valid = aead_open(p, key, nonce, aad, aad_len, ct, ct_len, out_buf);
+    measure_end(CMD_AEAD_OPEN);
+    /* REQ-TAP-011: a failed tag check is status 0 with valid = false and no pt. */
+    cbor_put_head(t->w, CBOR_MAP, valid ? 2 : 1);
+    if (valid) {
+        put_key(t->w, "pt");
+        cbor_put_bytes(t->w, out_buf, ct_len - p->tag_len);
+    }
+    put_key(t->w, "valid");
+    cbor_put_bool(t->w, valid);
+    return 0;
+}
+
+static int cmd_hash(tap_ctx *t)
+{
+    const char *alg;
+    size_t alg_len, data_len, out_len = 0;
+    const uint8_t *data;
+    uint64_t xof_len = 0;
+    int rc;
+
+    if (get_text(t, "alg", &alg, &alg_len, 0) != 0 ||
+        get_bytes(t, "data", &data, &data_len, TAP_MAX_ARG, 0) != 0) {
+        return -1;
+    }
+    if (prim_hash_is_xof(alg, alg_len)) {
+        if (get_uint(t, "len", &xof_len) != 0) {
+            return -1;
+        }
+        if (xof_len == 0 || xof_len > TAP_MAX_XOF_LEN) {
+            return fail(t, TAP_INVALID_INPUT, "len must be 1..1024 (REQ-TAP-007)");
+        }
+    }
+    measure_begin();
+    rc = prim_hash(alg, alg_len, data, data_len, (size_t)xof_len, out_buf, &out_len);
+    measure_end(CMD_HASH);
+    if (rc != 0) {
+        return prim_fail(t, rc);
+    }
+    cbor_put_head(t->w, CBOR_MAP, 1);
+    put_key(t->w, "digest");
+    cbor_put_bytes(t->w, out_buf, out_len);
+    return 0;
+}
+
+static int cmd_accumulated(tap_ctx *t)
+{
+    const char *prim;
+    size_t prim_len;
+    uint64_t n;
+    uint32_t failed_at = 0;
+    int rc;
+
+    if (get_text(t, "prim", &prim, &prim_len, 0) != 0 || get_uint(t, "n", &n) != 0) {
+        return -1;
+    }
+    if (n > TAP_MAX_ACCUMULATED) {
+        return fail(t, TAP_INVALID_INPUT, "n is at most 1000000 (REQ-TAP-007)");
+    }
+    measure_begin();
+    rc = prim_accumulated(prim, prim_len, (uint32_t)n, out_buf, &failed_at);
+    measure_end(CMD_ACCUMULATED);
+    if (rc == PRIM_INTERNAL) {
+        t->status = TAP_INTERNAL;
+        cbor_put_head(t->w, CBOR_MAP, 1);
+        put_key(t->w, "iteration");
+        cbor_put_uint(t->w, failed_at);
+        return 0;
+    }
+    if (rc != 0) {
+        return prim_fail(t, rc);
+    }
+    cbor_put_head(t->w, CBOR_MAP, 2);
+    put_key(t->w, "n");
+    cbor_put_uint(t->w, n);
+    put_key(t->w, "digest");
+    cbor_put_bytes(t->w, out_buf, 32);
+    return 0;
+}
+
+static int cmd_measure(tap_ctx *t)
+{
+    const measurement *m = measure_last();
+    cbor_writer *w = t->w;
+
+    if (!m->valid) {
+        return fail(t, TAP_INVALID_STATE, "no command has been measured yet");
+    }
+    cbor_put_head(w, CBOR_MAP, 6);
+    put_key(w, "cmd");
+    cbor_put_uint(w, m->cmd);
+    put_key(w, "cycles");
+    cbor_put_uint(w, m->cycles);
+    put_key(w, "clock_hz");
+    cbor_put_uint(w, plat_clock_hz());
+    put_key(w, "stack_bytes");
+    if (m->has_stack) {
+        cbor_put_uint(w, m->stack_bytes);
+    } else {
+        cbor_put_null(w);
+    }
+    put_key(w, "cycle_source");
+    cbor_put_text(w, plat_cycle_source());
+    put_key(w, "cycles_overflow");
+    cbor_put_bool(w, m->overflow);
+    return 0;
+}
+
+/* --- request parsing and the response envelope -------------------------------------------- */
+
+static int parse_args(cbor_reader *r, tap_args *args)
+{
+    int major;
+    uint64_t count;
+    uint64_t i;
+    size_t j;
+
+    if (cbor_read_head(r, &major, &count) != 0 || major != CBOR_MAP || count > r->len - r->pos) {
+        return -1;
+    }
+    args->count = 0;
+    for (i = 0; i < count; i++) {
+        uint64_t key_len;
+        const uint8_t *key;
+        if (cbor_read_head(r, &major, &key_len) != 0 || major != CBOR_TSTR) {
+            return -1;
+        }
+        key = r->data + r->pos;
+        r->pos += (size_t)key_len;
+        for (j = 0; j < args->count; j++) {
+            if (args->args[j].key_len == key_len && memcmp(args->args[j].key, key, key_len) == 0) {
+                return -1; /* duplicate key */
+            }
+        }
+        if (args->count < TAP_MAX_ARGS) {
+            args->args[args->count].key = key;
+            args->args[args->count].key_len = (size_t)key_len;
+            args->args[args->count].value_pos = r->pos;
+            args->count++;
+        }
+        if (cbor_skip(r) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static size_t envelope(uint8_t *resp, size_t cap, int has_id, uint64_t id, int status,
+                       const uint8_t *result, size_t result_len, const char *error)
+{
+    cbor_writer w = {resp, cap, 0, 0};
+
+    cbor_put_head(&w, CBOR_ARRAY, 3);
+    if (has_id) {
+        cbor_put_uint(&w, id);
+    } else {
+        cbor_put_null(&w);
+    }
+    cbor_put_uint(&w, (uint64_t)status);
+    if (error != NULL) {
+        cbor_put_head(&w, CBOR_MAP, 1);
+        cbor_put_text(&w, "error");
+        cbor_put_text(&w, error);
+    } else {
+        /* The result map was encoded separately (after the measured interval): copy it whole. */
+        if (w.overflow || w.cap - w.pos < result_len) {
+            w.overflow = 1;
+        } else {
+            memmove(w.buf + w.pos, result, result_len);
+            w.pos += result_len;
+        }
+    }
+    return w.overflow ? 0 : w.pos;
+}
+
+size_t tap_too_large(uint8_t *resp, size_t cap)
+{
+    return envelope(resp, cap, 0, 0, TAP_TOO_LARGE, NULL, 0,
+                    "request above max_tap_request (REQ-TAP-006)");
+}
+
+static uint8_t result_buf[TAP_MAX_RESPONSE];
+
+size_t tap_handle(const uint8_t *req, size_t req_len, uint8_t *resp, size_t resp_cap)
+{
+    cbor_reader r = {req, req_len, 0};
+    cbor_writer w = {result_buf, sizeof(result_buf), 0, 0};
+    tap_args args;
+    tap_ctx t = {&w, &args, TAP_OK, NULL};
+    int major;
+    uint64_t n, command, id;
+    int has_id = 0;
+    int rc;
+
+    args.req = req;
+    args.req_len = req_len;
+    if (cbor_read_head(&r, &major, &n) != 0 || major != CBOR_ARRAY || n != 3 ||
+        cbor_read_head(&r, &major, &command) != 0 || major != CBOR_UINT) {
+        return envelope(resp, resp_cap, 0, 0, TAP_MALFORMED, NULL, 0,
+                        "request must be [command: uint, request_id: uint, args: map]");
+    }
+    if (cbor_read_head(&r, &major, &id) != 0 || major != CBOR_UINT) {
+        return envelope(resp, resp_cap, 0, 0, TAP_MALFORMED, NULL, 0,
+                        "request_id must be an unsigned integer");
+    }
+    has_id = 1;
+    if (parse_args(&r, &args) != 0 || r.pos != r.len) {
+        return envelope(resp, resp_cap, has_id, id, TAP_MALFORMED, NULL, 0,
+                        "args must be one well-formed map with unique text keys, and nothing may "
+                        "follow the request");
+    }
+    switch (command) {
+    case CMD_IDENTIFY: rc = cmd_identify(&t); break;
+    case CMD_RESET: rc = cmd_reset(&t); break;
+    case CMD_ECHO: rc = cmd_echo(&t); break;
+    case CMD_MLKEM_KEYGEN: rc = cmd_mlkem_keygen(&t); break;
+    case CMD_MLKEM_ENCAPS: rc = cmd_mlkem_encaps(&t); break;
+    case CMD_MLKEM_DECAPS: rc = cmd_mlkem_decaps(&t); break;
+    case CMD_SIG_KEYGEN: rc = cmd_sig_keygen(&t); break;
+    case CMD_SIG_SIGN: rc = cmd_sig_sign(&t); break;
+    case CMD_SIG_VERIFY: rc = cmd_sig_verify(&t); break;
+    case CMD_AEAD_SEAL: rc = cmd_aead_seal(&t); break;
+    case CMD_AEAD_OPEN: rc = cmd_aead_open(&t); break;
+    case CMD_HASH: rc = cmd_hash(&t); break;
+    case CMD_ACCUMULATED: rc = cmd_accumulated(&t); break;
+    case CMD_MEASURE: rc = cmd_measure(&t); break;
+    default: rc = fail(&t, TAP_UNKNOWN_COMMAND, "command code not implemented"); break;
+    }
+    /* A failed primitive must not leak hash-context slots into the next command. */
+    ctx_pool_reset();
+    if (rc != 0) {
+        return envelope(resp, resp_cap, has_id, id, t.status, NULL, 0, t.error);
+    }
+    if (w.overflow || w.pos + 16 > resp_cap) {
+        return envelope(resp, resp_cap, has_id, id, TAP_TOO_LARGE, NULL, 0,
+                        "result would exceed max_tap_response");
+    }
+    return envelope(resp, resp_cap, has_id, id, t.status, result_buf, w.pos, NULL);
+}
