@@ -1,7 +1,12 @@
-"""``pqiot peer``: a reference PQC-IIoT endpoint over TCP, for either role.
+"""``pqiot peer``: a reference PQC-IIoT endpoint over any binding, for either role.
 
-Responder: ``pqiot peer --role responder --listen tcp://HOST:PORT [--echo]``
-Initiator: ``pqiot peer --role initiator --connect tcp://HOST:PORT --send TEXT``
+Responder: ``pqiot peer --role responder --listen URL [--echo]``
+Initiator: ``pqiot peer --role initiator --connect URL --send TEXT``
+
+URL is one of ``tcp://HOST:PORT``; a serial port as pyserial names it
+(``/dev/ttyUSB0``, ``serial:///dev/ttyUSB0?baud=115200&mtu=256``,
+``socket://HOST:PORT``, ``rfc2217://HOST:PORT``); ``mqtt://HOST:PORT[/prefix]``
+(with ``--party-id`` / ``--peer-id``); ``coap://HOST:PORT``.
 
 Without ``--keystore`` both sides run in *demo mode*: an ephemeral identity
 is generated for the run, credentials travel by value and peers are trusted
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -27,13 +33,17 @@ DEFAULT_TIMEOUT = 60.0
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "peer",
-        help="run a reference endpoint (handshake + protected application data) over TCP",
+        help="run a reference endpoint (handshake + protected data) over TCP/serial/MQTT/CoAP",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--role", required=True, choices=("initiator", "responder"))
-    parser.add_argument("--listen", metavar="URL", help="responder: tcp://HOST:PORT to listen on")
-    parser.add_argument("--connect", metavar="URL", help="initiator: tcp://HOST:PORT to connect to")
+    parser.add_argument(
+        "--listen", metavar="URL", help="responder: tcp://, serial port, mqtt:// or coap:// URL"
+    )
+    parser.add_argument(
+        "--connect", metavar="URL", help="initiator: tcp://, serial port, mqtt:// or coap:// URL"
+    )
     parser.add_argument("--send", metavar="TEXT", help="initiator: application data to send")
     parser.add_argument("--echo", action="store_true", help="responder: echo application data back")
     parser.add_argument(
@@ -70,6 +80,25 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--audit", metavar="FILE", help="write audit events as JSON lines ('-' = stderr)"
     )
+    parser.add_argument(
+        "--party-id",
+        metavar="ID",
+        help="MQTT: our party identifier in topic names (default: 'responder' for a "
+        "responder, a random 'initiator-…' for an initiator)",
+    )
+    parser.add_argument(
+        "--peer-id",
+        metavar="ID",
+        default="responder",
+        help="MQTT initiator: the responder's party identifier (default: responder)",
+    )
+    parser.add_argument(
+        "--mqtt-version",
+        type=int,
+        choices=(5, 311),
+        default=5,
+        help="MQTT protocol version: 5 (response topic + correlation data) or 311",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -82,13 +111,80 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(
                 "an initiator needs --connect URL and --send TEXT (no --listen/--echo)", 2
             )
+    from pqiot.transports.urls import TcpUrl, parse_peer_url
+
+    url = args.listen if args.role == "responder" else args.connect
+    try:
+        parsed = parse_peer_url(url)
+    except ValueError as exc:
+        raise CliError(str(exc), 2) from exc
     endpoint = build_endpoint(args)
-    if args.role == "responder":
-        return asyncio.run(
-            serve(endpoint, args.listen, echo=args.echo, max_sessions=args.max_sessions)
+    try:
+        if isinstance(parsed, TcpUrl):
+            if args.role == "responder":
+                return asyncio.run(
+                    serve(endpoint, args.listen, echo=args.echo, max_sessions=args.max_sessions)
+                )
+            payload = str(args.send).encode()
+            return asyncio.run(connect(endpoint, args.connect, payload, timeout=args.timeout))
+        if args.role == "responder":
+            return asyncio.run(serve_other(endpoint, parsed, args))
+        return asyncio.run(connect_other(endpoint, parsed, args))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def serve_other(endpoint: Endpoint, url: Any, args: argparse.Namespace) -> int:
+    """Responder over serial, MQTT or CoAP."""
+    from pqiot.cli import peer_bindings as run_on
+    from pqiot.transports.urls import CoapUrl, MqttUrl
+
+    if isinstance(url, MqttUrl):
+        return await run_on.serve_mqtt(
+            endpoint,
+            url,
+            party_id=args.party_id or "responder",
+            version=args.mqtt_version,
+            echo=args.echo,
+            max_sessions=args.max_sessions,
         )
+    if isinstance(url, CoapUrl):
+        return await run_on.serve_coap(
+            endpoint, url, echo=args.echo, max_sessions=args.max_sessions
+        )
+    return await run_on.serve_serial(endpoint, url, echo=args.echo, max_sessions=args.max_sessions)
+
+
+async def connect_other(endpoint: Endpoint, url: Any, args: argparse.Namespace) -> int:
+    """Initiator over serial, MQTT or CoAP: handshake, send, print the echo."""
+    from pqiot.cli import peer_bindings as run_on
+    from pqiot.transports.urls import CoapUrl, MqttUrl
+
     payload = str(args.send).encode()
-    return asyncio.run(connect(endpoint, args.connect, payload, timeout=args.timeout))
+    if isinstance(url, MqttUrl):
+        exchange = run_on.connect_mqtt(
+            endpoint,
+            url,
+            payload,
+            party_id=args.party_id or f"initiator-{os.urandom(4).hex()}",
+            peer_id=args.peer_id,
+            version=args.mqtt_version,
+        )
+    elif isinstance(url, CoapUrl):
+        exchange = run_on.connect_coap(endpoint, url, payload)
+    else:
+        exchange = run_on.connect_serial(endpoint, url, payload)
+    try:
+        reply = await asyncio.wait_for(exchange, args.timeout)
+    except TimeoutError:
+        raise CliError(
+            f"no complete exchange with {args.connect} within {args.timeout:g} s"
+        ) from None
+    if reply is None:
+        raise CliError(f"no echo from {args.connect}")
+    sys.stdout.write(reply.decode("utf-8", errors="replace") + "\n")
+    sys.stdout.flush()
+    return 0
 
 
 # -- endpoint configuration -------------------------------------------------------
@@ -107,7 +203,7 @@ class Endpoint:
     by_value: bool
     audit: Any
 
-    def session(self) -> Any:
+    def session(self, *, connection_id: bytes | None = None, binding_context: bytes = b"") -> Any:
         from pqiot.reference.edhoc.config import HandshakeConfig
         from pqiot.reference.edhoc.initiator import Initiator
         from pqiot.reference.edhoc.responder import Responder
@@ -123,9 +219,10 @@ class Endpoint:
             provider=self.provider,
             resolver=self.keystore,
             send_credential_by_value=self.by_value,
+            connection_id=connection_id,
         )
         handshake = Initiator(config) if self.role == "initiator" else Responder(config)
-        return Session(handshake, audit=self.audit)
+        return Session(handshake, audit=self.audit, binding_context=binding_context)
 
 
 def parse_suites(values: list[str] | None) -> tuple[int, ...]:
@@ -309,10 +406,19 @@ async def _connect(endpoint: Endpoint, url: str, payload: bytes) -> int:
         address = parse_tcp_url(url)
     except ValueError as exc:
         raise CliError(str(exc), 2) from exc
+    from pqiot.transports.recovery import GaveUp, RecoveryPolicy, Retrier, with_retries
+
+    async def open_connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(address.host, address.port)
+
+    # REQ-TCP-007: connection retries with backoff (default 3), audited.
+    retrier = Retrier(RecoveryPolicy(), "connect", url, audit=endpoint.audit)
     try:
-        reader, writer = await asyncio.open_connection(address.host, address.port)
-    except OSError as exc:
-        raise CliError(f"cannot connect to {url}: {exc.strerror or exc}") from exc
+        reader, writer = await with_retries(open_connection, retrier)
+    except GaveUp as exc:
+        cause = exc.__cause__
+        reason = getattr(cause, "strerror", None) or cause or exc
+        raise CliError(f"cannot connect to {url} after {exc.attempts} attempts: {reason}") from exc
     started = time.monotonic()
     stream = SessionStream(endpoint.session(), reader, writer)
     stream.session.start(time.time())
