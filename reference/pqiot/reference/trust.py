@@ -11,8 +11,9 @@ secure element.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pqiot.reference import cbor
 from pqiot.reference.cose import HEADER_KCCS, HEADER_KID
@@ -32,7 +33,7 @@ __all__ = [
 
 #: ID_CRED_x as it comes off the wire: a header map ({4: kid} or {14: CCS}), or
 #: the compact form of {4: kid} (RFC 9528 §3.5.3.2): the kid itself.
-IdCred = dict[int, object] | bytes | int
+IdCred = Mapping[Any, object] | bytes | int
 
 
 class CredentialResolver(Protocol):
@@ -138,7 +139,7 @@ def split_id_cred(
             credential = by_value_credential
             if credential is None:
                 try:
-                    encoded = cbor.encode(id_cred[HEADER_KCCS])  # type: ignore[arg-type]
+                    encoded = cbor.encode(id_cred[HEADER_KCCS])  # type: ignore[arg-type,unused-ignore]
                 except (TypeError, ValueError) as exc:
                     raise DecodeError(f"ID_CRED kccs (14) is not a CBOR value: {exc}") from exc
                 credential = parse_ccs(encoded)

@@ -4,35 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 from pqiot.reference import suites as suite_registry
 from pqiot.reference.credentials import Credential
 from pqiot.reference.crypto.interfaces import Rng
 from pqiot.reference.crypto.rng import system_rng
 from pqiot.reference.edhoc.psk import PskEntry, PskStore
-from pqiot.reference.edhoc.wire import EadItem, IdCred
+from pqiot.reference.edhoc.wire import EadItem
 from pqiot.reference.security_provider import KeyRef, SecurityProvider
 from pqiot.reference.suites import METHOD_PSK, METHOD_SIGNATURE, METHOD_STATIC_DH, CipherSuite
+from pqiot.reference.trust import CredentialResolver
 
 __all__ = ["CredentialResolver", "HandshakeConfig"]
 
 Role = Literal["initiator", "responder"]
-
-
-class CredentialResolver(Protocol):
-    """Maps a received ID_CRED_x to the peer's credential (the KeyStore's job, D6).
-
-    ``id_cred`` is the ID_CRED_x header map (compact encodings already expanded).
-    When the peer sent its credential by value, ``by_value_credential`` holds it
-    parsed. Raise ``ProtocolError(Alert.UNKNOWN_CREDENTIAL)`` for an unknown
-    reference and ``ProtocolError(Alert.TOFU_DISABLED)`` for a by-value
-    credential that policy does not accept.
-    """
-
-    def resolve(
-        self, id_cred: IdCred | bytes | int, *, by_value_credential: Credential | None
-    ) -> Credential: ...
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ from pqiot.reference.edhoc.machine import Handshake, Input, State, draw_connecti
 from pqiot.reference.edhoc.messages import (
     ERR_CODE_WRONG_SELECTED_CIPHER_SUITE,
     Message1,
-    decode_error_message,
     decode_message_2,
     decode_plaintext_2,
     decode_plaintext_2a,
@@ -120,7 +119,9 @@ class Initiator(Handshake):
     # -- errors --------------------------------------------------------------------
 
     def _on_error(self, data: bytes) -> None:
-        error = decode_error_message(data)
+        error = self._decode_peer_error(data)
+        if error is None:
+            return
         if (
             error.err_code != ERR_CODE_WRONG_SELECTED_CIPHER_SUITE
             or self._state is not State.WAIT_MESSAGE_2

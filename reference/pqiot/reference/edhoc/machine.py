@@ -29,6 +29,7 @@ from pqiot.reference.edhoc.messages import (
     ERR_CODE_UNSPECIFIED,
     ErrorMessage,
     check_size,
+    decode_error_message,
     encode_error_message,
 )
 from pqiot.reference.edhoc.wire import EadItem, IdCred
@@ -160,6 +161,18 @@ class Handshake:
             self._send(message)
         self._emit(HandshakeFailed(error.alert, error.detail, error.requirement))
         self._goto(State.FAILED)
+
+    def _decode_peer_error(self, data: bytes) -> ErrorMessage | None:
+        """Parse a received error message; a malformed one aborts without a reply.
+
+        REQ-HS-022/023: an error message is never answered with one, not even
+        when it is malformed (wrong ERR_INFO type, ERR_CODE 0).
+        """
+        try:
+            return decode_error_message(data)
+        except DecodeError as exc:
+            self._fail(exc, send_error=False)
+            return None
 
     def _on_error_message(self, error: ErrorMessage) -> None:
         """An ERR_CODE 1/3 error from the peer ends the handshake; never answer it with one."""

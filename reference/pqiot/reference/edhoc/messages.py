@@ -291,6 +291,8 @@ def decode_error_message(data: bytes) -> ErrorMessage:
     err_code = decoder.read_int("ERR_CODE")
     err_info = decoder.read()
     _finish(decoder, "error message")
+    if err_code == 0:
+        raise DecodeError("ERR_CODE 0 is not an error code (REQ-HS-023)")
     if err_code == ERR_CODE_UNSPECIFIED and not isinstance(err_info, str):
         raise DecodeError("ERR_INFO of ERR_CODE 1 must be a text string")
     if err_code == ERR_CODE_WRONG_SELECTED_CIPHER_SUITE:

@@ -6,18 +6,20 @@ tests, vectors and the interop harness.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pqiot.reference import cbor
 from pqiot.reference.credentials import Credential
-from pqiot.reference.edhoc.wire import IdCred
 from pqiot.reference.errors import Alert, ProtocolError
+from pqiot.reference.trust import IdCred as TrustIdCred
 
 __all__ = ["AllowListResolver"]
 
 
-def _reference_key(id_cred: IdCred) -> bytes:
-    return cbor.encode(id_cred)
+def _reference_key(id_cred: Mapping[Any, object]) -> bytes:
+    """Canonical bytes of an ID_CRED map: the lookup key for references."""
+    return cbor.encode(dict(id_cred))
 
 
 class AllowListResolver:
@@ -30,10 +32,10 @@ class AllowListResolver:
     def __init__(self, credentials: Iterable[Credential] = (), *, tofu: bool = False) -> None:
         self.tofu = tofu
         self._known = list(credentials)
-        self._by_reference = {_reference_key(c.id_cred_by_reference()): c for c in self._known}  # type: ignore[arg-type]
+        self._by_reference = {_reference_key(c.id_cred_by_reference()): c for c in self._known}
 
     def resolve(
-        self, id_cred: IdCred | bytes | int, *, by_value_credential: Credential | None
+        self, id_cred: TrustIdCred, *, by_value_credential: Credential | None
     ) -> Credential:
         if by_value_credential is not None:
             if any(known.cred == by_value_credential.cred for known in self._known):

@@ -29,7 +29,6 @@ from pqiot.reference.edhoc.key_schedule import KeySchedule, SessionSecrets
 from pqiot.reference.edhoc.machine import Handshake, Input, State, draw_connection_id, xor
 from pqiot.reference.edhoc.messages import (
     ERR_CODE_WRONG_SELECTED_CIPHER_SUITE,
-    decode_error_message,
     decode_message_1,
     decode_plaintext_3,
     decode_plaintext_3a,
@@ -354,7 +353,9 @@ class Responder(Handshake):
         self._session = None
 
     def _on_error(self, data: bytes) -> None:
-        self._on_error_message(decode_error_message(data))
+        error = self._decode_peer_error(data)
+        if error is not None:
+            self._on_error_message(error)
 
     def _require_session(self) -> _Session:
         if self._session is None:
