@@ -112,6 +112,20 @@ class Session:
         return self._state
 
     @property
+    def role(self) -> str:
+        """``"initiator"`` or ``"responder"``."""
+        return "initiator" if isinstance(self._handshake, Initiator) else "responder"
+
+    @property
+    def peer_connection_id(self) -> bytes | None:
+        """The peer's connection identifier once known (initiator: C_R from message_2)."""
+        if self._completed is not None:
+            return self._completed.c_r if self.role == "initiator" else self._completed.c_i
+        if isinstance(self._handshake, Initiator):
+            return self._handshake.peer_connection_id
+        return None
+
+    @property
     def handshake_result(self) -> hs.HandshakeCompleted | None:
         return self._completed
 

@@ -69,26 +69,8 @@ ChannelEvent = SessionEvent | DeliveryFailed | BindingDropped
 
 
 def bind_record_topics(records: RecordLayer, send_topic: str, receive_topic: str) -> None:
-    """REQ-MQTT-008: seal with the topic we publish on, open with the topic we receive on.
-
-    :class:`RecordLayer` has one binding context for both directions (right for
-    TCP and serial), while MQTT records of the two directions travel on two
-    topics. Until the record layer takes a context per direction, the sending
-    topic is swapped in around each seal; everything else sees the receiving topic.
-    """
-    send_context, receive_context = send_topic.encode(), receive_topic.encode()
-    seal = getattr(records, "_unbound_seal", records._seal)  # rebinding replaces, never nests
-    records._unbound_seal = seal  # type: ignore[attr-defined]
-
-    def seal_with_send_topic(*args: Any, **kwargs: Any) -> bytes:
-        records._binding_context = send_context
-        try:
-            return seal(*args, **kwargs)
-        finally:
-            records._binding_context = receive_context
-
-    records._binding_context = receive_context
-    records._seal = seal_with_send_topic  # type: ignore[method-assign]
+    """REQ-MQTT-008: seal with the topic we publish on, open with the topic we receive on."""
+    records.set_binding_contexts(send_topic.encode(), receive_topic.encode())
 
 
 @dataclass

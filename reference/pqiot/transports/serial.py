@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import serial
 
-from pqiot.reference.edhoc.initiator import Initiator
 from pqiot.reference.framing.serial_frames import (
     CHANNEL_PROTOCOL,
     CHANNEL_TAP,
@@ -165,7 +164,7 @@ class SerialSession:
         self._tap = tap
         self._clock = clock
         self._msg_id = {CHANNEL_PROTOCOL: 0, CHANNEL_TAP: 0}
-        self._initiator = isinstance(session._handshake, Initiator)  # no public role accessor
+        self._initiator = session.role == "initiator"
         self._last_sent: bytes | None = None  # initiator: handshake message awaiting a reply
         self._rto_deadline: float | None = None
         self._rto = self.retransmit.initial

@@ -4,6 +4,7 @@ says so, an EDHOC error message on the wire (ERR_CODE 1 "<alert>[: detail]", 2 +
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 
@@ -337,13 +338,16 @@ def test_bad_message_3_ciphertext_is_decrypt_failed(
 def test_message_out_of_order_is_unexpected_message(
     configs: tuple[HandshakeConfig, HandshakeConfig],
 ) -> None:
-    """A second message_1 while the responder waits for message_3 is rejected, never half-processed."""
+    """A different message_1 while the responder waits for message_3 is rejected, never
+    half-processed (a byte-identical one is a retransmission: REQ-HS-038)."""
     config_i, config_r = configs
     message_1 = _message_1(config_i)
+    other_message_1 = _message_1(dataclasses.replace(config_i, rng=ShakeRng(b"another initiator")))
+    assert other_message_1 != message_1
     responder = Responder(config_r)
     responder.receive(message_1, now=0.0)
     responder.data_to_send()
-    responder.receive(message_1, now=1.0)
+    responder.receive(other_message_1, now=1.0)
     assert responder.state is State.FAILED
     assert failure(drain(responder)).alert is Alert.UNEXPECTED_MESSAGE
     assert cbor.decode_sequence(responder.data_to_send()[0])[0] == 1
@@ -367,16 +371,19 @@ def test_responder_rejects_a_byte_string_before_message_1(
 
 
 def test_input_after_the_end_is_ignored(configs: tuple[HandshakeConfig, HandshakeConfig]) -> None:
-    """Terminal states stay terminal: a retransmitted message_3 neither re-runs nor produces an error."""
+    """Terminal states stay terminal: a retransmitted message_3 is answered with the (empty)
+    previous reply and never re-run; any other late input is ignored without an error."""
     initiator, responder = Initiator(configs[0]), Responder(configs[1])
     transcript = run(initiator, responder)
     message_3 = transcript.wire[2][1]
     responder.receive(message_3, now=5.0)
-    assert (
-        responder.state is State.COMPLETED
-        and responder.data_to_send() == []
-        and responder.ignored_inputs == 1
-    )
+    assert responder.state is State.COMPLETED
+    assert responder.data_to_send() == []
+    assert responder.retransmissions_answered == 1
+    responder.receive(message_3[:-1] + bytes([message_3[-1] ^ 1]), now=6.0)
+    assert responder.state is State.COMPLETED
+    assert responder.data_to_send() == []
+    assert responder.ignored_inputs == 1
 
 
 def test_start_twice_is_a_programming_error(
@@ -471,3 +478,46 @@ def test_responder_never_reuses_c_i_as_c_r(identities: IdentityFactory) -> None:
     transcript = run(Initiator(config_i), Responder(config_r))
     done = [e for e in transcript.initiator_events if isinstance(e, HandshakeCompleted)]
     assert done and done[0].c_i == b"\x07" and done[0].c_r != b"\x07"
+
+
+def test_retransmitted_message_gets_the_cached_reply_without_state_change() -> None:
+    """REQ-HS-038: a byte-identical repeat is answered with the previous reply, nothing else."""
+    from pqiot.reference.crypto.rng import ShakeRng
+    from pqiot.reference.edhoc import Initiator, Responder
+    from pqiot.reference.edhoc.config import HandshakeConfig
+    from pqiot.reference.edhoc.resolver import AllowListResolver
+    from pqiot.reference.identity import generate_identity
+    from pqiot.reference.software_provider import SoftwareSecurityProvider
+
+    me = generate_identity("ML-DSA-44", subject="retransmit", rng=ShakeRng(b"retransmit"))
+    configs = []
+    for role in ("initiator", "responder"):
+        provider = SoftwareSecurityProvider()
+        configs.append(
+            HandshakeConfig(
+                role=role,  # type: ignore[arg-type]
+                method=0,
+                suites=(-102,),
+                credential=me.credential,
+                key=me.install(provider),
+                provider=provider,
+                resolver=AllowListResolver([me.credential]),
+                rng=ShakeRng(role.encode()),
+            )
+        )
+    initiator, responder = Initiator(configs[0]), Responder(configs[1])
+    initiator.start(0.0)
+    (message_1,) = initiator.data_to_send()
+    responder.receive(message_1, 0.0)
+    (message_2,) = responder.data_to_send()
+    state = responder.state
+    responder.receive(message_1, 0.1)  # the initiator's binding resent message_1
+    assert responder.data_to_send() == [message_2]
+    assert responder.state is state
+    assert responder.retransmissions_answered == 1
+    initiator.receive(message_2, 0.2)
+    (message_3,) = initiator.data_to_send()
+    initiator.receive(message_2, 0.3)  # duplicate message_2 after completion
+    assert initiator.data_to_send() == [message_3]
+    responder.receive(message_3, 0.4)
+    assert responder.state.value == "completed"

@@ -82,6 +82,13 @@ class Initiator(Handshake):
         self._selected_index = 0
         self._session: _Session | None = None
 
+    @property
+    def peer_connection_id(self) -> bytes | None:
+        """C_R as learnt from message_2 (None before it): bindings address message_3 with it."""
+        if self._session is None or not self._session.c_r:
+            return None
+        return self._session.c_r
+
     def start(self, now: float) -> None:
         """Send message_1 with the most preferred suite."""
         if self._state is not State.START:

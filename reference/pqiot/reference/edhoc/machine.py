@@ -86,6 +86,9 @@ class Handshake:
         self._outbox: list[bytes] = []
         self._events: deque[Event] = deque()
         self.ignored_inputs = 0
+        self.retransmissions_answered = 0
+        self._last_accepted: bytes | None = None
+        self._last_reply: tuple[bytes, ...] = ()
 
     # -- public sans-I/O surface -------------------------------------------------
 
@@ -103,18 +106,29 @@ class Handshake:
 
     def receive(self, data: bytes, now: float) -> None:
         """Feed one whole received message. Never raises for peer misbehaviour."""
+        data = bytes(data)
+        if self._last_accepted is not None and data == self._last_accepted:
+            # REQ-HS-038: a retransmission gets our previous reply again, byte for
+            # byte, with no state change and no randomness consumed.
+            self.retransmissions_answered += 1
+            self._outbox.extend(self._last_reply)
+            return
         if self._state in TERMINAL_STATES:
-            self.ignored_inputs += 1  # retransmissions after the end: nothing to do
+            self.ignored_inputs += 1  # late input after the end: nothing to do
             return
         try:
-            kind = self._classify(bytes(data))
+            kind = self._classify(data)
             handler = self.TRANSITIONS.get((self._state, kind))
             if handler is None:
                 raise ProtocolError(
                     Alert.UNEXPECTED_MESSAGE,
                     f"{kind.value} is not expected in state {self._state.value}",
                 )
-            handler(self, bytes(data))
+            replies_before = len(self._outbox)
+            handler(self, data)
+            if self._state is not State.FAILED:
+                self._last_accepted = data
+                self._last_reply = tuple(self._outbox[replies_before:])
         except ProtocolError as exc:
             self._fail(exc)
         except CryptoError as exc:  # a local key/backend problem that no handler mapped

@@ -211,7 +211,10 @@ class RecordLayer:
         self._aead, self._hkdf = aead, hkdf
         self._sender_id, self._recipient_id = bytes(sender_id), bytes(recipient_id)
         self._store, self._k, self._window_size = store, k, window_size
-        self._binding_context = bytes(binding_context)
+        # One context for both directions fits TCP and serial; MQTT records of the
+        # two directions travel on two topics (REQ-MQTT-008): set_binding_contexts.
+        self._send_context = bytes(binding_context)
+        self._receive_context = bytes(binding_context)
         self._limits = limits if limits is not None else limits_for(aead.cose_alg)
         self._derive_next_epoch = derive_next_epoch
         self._max_record_size = max_record_size
@@ -256,6 +259,14 @@ class RecordLayer:
     def recipient_epochs(self) -> list[int]:
         """Epochs we can currently decrypt (current, plus the other one during a key update)."""
         return sorted(self._recipients)
+
+    def set_binding_contexts(self, send: bytes, receive: bytes) -> None:
+        """Bind records we seal to ``send`` and records we open to ``receive``.
+
+        For bindings whose two directions have different contexts (MQTT: the
+        topic each side publishes on); both go into the AAD (spec §7.1.3).
+        """
+        self._send_context, self._receive_context = bytes(send), bytes(receive)
 
     # -- sending ----------------------------------------------------------------
 
@@ -373,7 +384,7 @@ class RecordLayer:
             )
         ctx = recipient.ctx
         nonce = aead_nonce(ctx.common_iv, ctx.recipient_id, rec.piv)
-        aad = record_aad(self._aead.cose_alg, rec.kid, rec.piv, self._binding_context)
+        aad = record_aad(self._aead.cose_alg, rec.kid, rec.piv, self._receive_context)
         try:
             plaintext = self._aead.open(ctx.recipient_key, nonce, rec.ciphertext, aad)
         except InvalidTag:
@@ -435,7 +446,7 @@ class RecordLayer:
         piv = piv_from_int(ssn)
         ctx = sender.ctx
         nonce = aead_nonce(ctx.common_iv, ctx.sender_id, piv)
-        aad = record_aad(self._aead.cose_alg, ctx.sender_id, piv, self._binding_context)
+        aad = record_aad(self._aead.cose_alg, ctx.sender_id, piv, self._send_context)
         ciphertext = self._aead.seal(ctx.sender_key, nonce, bytes([content_type]) + body, aad)
         record = encode_record(piv, ctx.sender_id, self._state.epoch, ciphertext)
         sent = ssn + 1
