@@ -351,4 +351,9 @@ def test_peer_reboot_replaces_the_session_only_when_the_new_handshake_completes(
     assert responder.replacements == 1
     received = [e.data for e in served if isinstance(e, ApplicationData)]
     assert received == [b"first boot", b"second boot"]
-    assert [e.alert.value for e in served if isinstance(e, PayloadDropped)] == ["decrypt_failed"]
+    # The old record never gets through. Which check stops it depends on chance:
+    # usually the new session has no context for its kid (decrypt_failed); when
+    # the rebooted initiator happened to pick the same one-byte C_I (1 in 48), the
+    # read-only replay check fires first on PIV 0 (replay_detected).
+    drops = [e.alert.value for e in served if isinstance(e, PayloadDropped)]
+    assert len(drops) == 1 and drops[0] in ("decrypt_failed", "replay_detected")
