@@ -30,7 +30,7 @@ PIP_FLAGS := --disable-pip-version-check --no-input --progress-bar off -q
 
 # Namespace portions that are type-checked and measured: adding a portion is
 # one word here (its folder must also be in setup.py's PORTIONS).
-PORTIONS := cli reference vectors fuzz hil
+PORTIONS := cli reference vectors fuzz hil conformance bench
 PORTION_DIRS := $(addsuffix /pqiot,$(PORTIONS))
 MYPY_TARGETS := $(PORTION_DIRS) conftest.py
 
@@ -47,6 +47,13 @@ PQCLEAN_DIR := $(DEPS_DIR)/pqclean-$(PQCLEAN_VERSION)
 PQCLEAN_SRC := $(PQCLEAN_DIR)/deps/PQClean
 PQCLEAN_STAMP := $(PQCLEAN_DIR)/.unpacked
 
+# labgrid (the board-farm coordinator the HIL harness integrates with) lives in
+# its own venv: it ships a pytest plugin and a patched pyserial that must not
+# leak into the project's environment. hil/pqiot/hil/labgrid_place.py finds it here.
+LABGRID_VERSION := 26.0.1
+LABGRID_VENV := build/labgrid-venv
+LABGRID_STAMP := $(LABGRID_VENV)/.labgrid-$(LABGRID_VERSION)
+
 # --- Reports -------------------------------------------------------------------
 REPORTS := reports
 BENCH_DIR := $(REPORTS)/bench
@@ -57,7 +64,7 @@ CERTIFY_OUT ?= $(REPORTS)/certify
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps venv deps/pqclean test pytest test-slow lint format \
+.PHONY: help setup system-deps venv deps/pqclean deps/labgrid test pytest test-slow lint format \
         bench coverage certify clean distclean
 
 help: ## list the targets
@@ -66,7 +73,7 @@ help: ## list the targets
 
 # --- Setup -------------------------------------------------------------------
 
-setup: system-deps venv deps/pqclean ## install everything (Debian packages, .venv, PQClean)
+setup: system-deps venv deps/pqclean deps/labgrid ## install everything (Debian packages, .venv, PQClean, labgrid)
 
 system-deps: ## Debian packages; skipped when dpkg says all are present
 	@PYTHON='$(PYTHON)' bash scripts/setup-debian.sh
@@ -81,6 +88,14 @@ $(VENV_PY):
 $(VENV_STAMP): $(VENV_INPUTS) | $(VENV_PY)
 	$(VENV_PY) -m pip install $(PIP_FLAGS) -e '.[test,dev]'
 	@touch $@
+
+deps/labgrid: $(LABGRID_STAMP) ## labgrid in build/labgrid-venv (for the farm integration tests)
+
+$(LABGRID_STAMP):
+	rm -rf $(LABGRID_VENV)
+	$(PYTHON) -m venv $(LABGRID_VENV)
+	$(LABGRID_VENV)/bin/pip install $(PIP_FLAGS) 'labgrid==$(LABGRID_VERSION)'
+	touch $@
 
 deps/pqclean: $(PQCLEAN_STAMP) ## fetch the pinned pqclean npm package, verify SHA-512, unpack
 

@@ -20,6 +20,9 @@ COMMAND_MODULES = (
     "pqiot.cli.suites_cmd",
     "pqiot.cli.keys_cmd",
     "pqiot.cli.peer_cmd",
+    "pqiot.cli.vectors_cmd",
+    "pqiot.cli.targets_cmd",
+    "pqiot.cli.agent_cmd",
 )
 
 

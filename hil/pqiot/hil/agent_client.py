@@ -72,6 +72,18 @@ class Command(IntEnum):
     KMAC = 57
     HASH = 58
     ACCUMULATED = 64
+    CRED_LOAD = 80
+    SESSION_START = 81
+    SESSION_DELIVER = 82
+    APP_SEND = 83
+    APP_RECEIVE = 84
+    EXPORT = 85
+    KEY_UPDATE = 86
+    APP_POLL = 87
+    SESSION_INFO = 88
+    SESSION_CLOSE = 89
+    PUBLISH = 90
+    SUBSCRIBE_DELIVER = 91
     MEASURE = 96
 
 
@@ -361,6 +373,25 @@ class TapClient:
     def identify(self) -> dict[str, CborValue]:
         """The DUT's conformance statement (spec §13.4)."""
         return self.call(Command.IDENTIFY).ok()
+
+    # -- protocol roles (spec §13.5); each returns the raw response so callers see alerts ----
+
+    def cred_load(self, slot: str, **args: CborValue) -> TapResponse:
+        """CRED_LOAD: ``ccs`` plus ``sk`` (own) or ``trust`` (peer)."""
+        return self.call(Command.CRED_LOAD, {"slot": slot, **args})
+
+    def session_start(self, role: str, **args: CborValue) -> TapResponse:
+        """SESSION_START with ``role`` and the §13.5 arguments (``method``, ``suites``, ...)."""
+        return self.call(Command.SESSION_START, {"role": role, **args})
+
+    def session_deliver(self, session: int, msg: bytes) -> TapResponse:
+        """SESSION_DELIVER one EDHOC message; ``out`` holds what the DUT answers."""
+        return self.call(Command.SESSION_DELIVER, {"session": session, "msg": msg})
+
+    def export(self, session: int, label: int, length: int, context: bytes = b"") -> TapResponse:
+        """EXPORT = EDHOC_Exporter(label, context, length) of a session in state DONE."""
+        args: dict[str, CborValue] = {"session": session, "label": label, "len": length}
+        return self.call(Command.EXPORT, {**args, "context": context})
 
 
 # --- launchers ------------------------------------------------------------------------------

@@ -1,0 +1,377 @@
+"""TAP protocol-role commands (80-89) driving the production :class:`Session` (REQ-TAP-013).
+
+The agent owns credentials loaded with CRED_LOAD and a table of sessions. Every
+handshake message and record passes through the same ``Session`` a binding
+uses; only the byte transport differs (``transport = "tap"``: messages travel
+in ``out`` and SESSION_DELIVER). Optional randomness arguments (``kem_seed``,
+``kem_m``, ``sig_rnd``, ``c_id``, KEY_UPDATE ``nonce``) are fed through a
+scripted RNG so that the messages are byte-identical to a reference run with
+the same inputs (REQ-TAP-014).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pqiot.reference import cbor
+from pqiot.reference.cbor import CborValue
+from pqiot.reference.credentials import Credential, parse_ccs
+from pqiot.reference.crypto.rng import system_rng
+from pqiot.reference.edhoc import events as hs
+from pqiot.reference.edhoc.config import HandshakeConfig
+from pqiot.reference.edhoc.initiator import Initiator
+from pqiot.reference.edhoc.key_schedule import SessionSecrets
+from pqiot.reference.edhoc.responder import Responder
+from pqiot.reference.errors import DecodeError, ProtocolError
+from pqiot.reference.keystore import KeyStore, KeyStoreError
+from pqiot.reference.records import layer as rl
+from pqiot.reference.records.record import ContentType
+from pqiot.reference.session import (
+    KIND_HANDSHAKE,
+    KIND_RECORD,
+    ApplicationData,
+    PayloadDropped,
+    Session,
+    SessionEvent,
+    SessionState,
+)
+from pqiot.reference.software_provider import SoftwareSecurityProvider
+from pqiot.reference.suites import METHOD_SIGNATURE
+from pqiot.reference.tap.arguments import AgentFailure, Arguments
+from pqiot.reference.tap.codes import Command, Status
+from pqiot.reference.trust import kid_bytes
+
+__all__ = ["MAX_SESSIONS", "RoleDriver", "ScriptedRng"]
+
+#: Sessions the agent holds at once; more is status 8 (busy).
+MAX_SESSIONS = 8
+_RECORD_OVERHEAD = 64
+_HANDSHAKE_STATES = {
+    "start": "START",
+    "wait_message_2": "WAIT_M2",
+    "wait_message_3": "WAIT_M3",
+    "wait_message_4": "WAIT_M4",
+}
+
+
+class ScriptedRng:
+    """Serve queued byte strings to draws of exactly their length, the system RNG otherwise.
+
+    Why exact lengths: the handshake draws a one-byte C_x and a 64-byte ML-KEM seed
+    (or 32-byte ``m``) in an order fixed by the code; matching by length lets a
+    test fix one of them without knowing the order of the others.
+    """
+
+    def __init__(self) -> None:
+        self._queue: deque[bytes] = deque()
+
+    def push(self, value: bytes) -> None:
+        self._queue.append(bytes(value))
+
+    def __call__(self, n: int) -> bytes:
+        for index, value in enumerate(self._queue):
+            if len(value) == n:
+                del self._queue[index]
+                return value
+        return system_rng(n)
+
+
+@dataclass
+class _OwnCredential:
+    credential: Credential
+    secret: bytes = field(repr=False)
+
+
+@dataclass
+class _AgentSession:
+    role: str
+    method: int
+    session: Session
+    handshake: Initiator | Responder
+    rng: ScriptedRng
+    provider: SoftwareSecurityProvider
+    secrets: SessionSecrets | None = None
+    inbox: list[bytes] = field(default_factory=list)
+
+
+def _payloads(session: Session, kind: int) -> list[CborValue]:
+    return [p[1:] for p in session.data_to_send() if p and p[0] == kind]
+
+
+class RoleDriver:
+    """The session table and credential slots of one agent."""
+
+    def __init__(
+        self,
+        max_hs_message: int,
+        max_record_plaintext: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_hs = max_hs_message
+        self._max_record = max_record_plaintext + _RECORD_OVERHEAD
+        self._clock = clock
+        self._own: dict[bytes, _OwnCredential] = {}
+        self._peers = KeyStore()
+        self._sessions: dict[int, _AgentSession] = {}
+        self._next_session = 1
+
+    def handlers(self) -> dict[int, Callable[[Arguments], dict[str, CborValue]]]:
+        return {
+            Command.CRED_LOAD: self._cred_load,
+            Command.SESSION_START: self._session_start,
+            Command.SESSION_DELIVER: self._session_deliver,
+            Command.APP_SEND: self._app_send,
+            Command.APP_RECEIVE: self._app_receive,
+            Command.EXPORT: self._export,
+            Command.KEY_UPDATE: self._key_update,
+            Command.APP_POLL: self._app_poll,
+            Command.SESSION_INFO: self._session_info,
+            Command.SESSION_CLOSE: self._session_close,
+        }
+
+    def reset(self, scope: str) -> None:
+        """REQ-TAP-016: sessions always; credentials unless scope is ``"sessions"``."""
+        for entry in self._sessions.values():
+            entry.provider.close()
+        self._sessions.clear()
+        if scope != "sessions":
+            self._own.clear()
+            self._peers = KeyStore()
+
+    # -- credentials ------------------------------------------------------------------
+
+    def _cred_load(self, args: Arguments) -> dict[str, CborValue]:
+        slot = args.text("slot")
+        if args.bool_("persist", default=False):
+            raise AgentFailure(Status.UNSUPPORTED, "this agent has no persistent KeyStore")
+        if slot not in ("own", "peer"):
+            raise AgentFailure(Status.UNSUPPORTED, f"credential slot {slot!r} is not implemented")
+        try:
+            credential = parse_ccs(args.bytes_("ccs"))
+        except DecodeError as exc:
+            raise AgentFailure(Status.INVALID_INPUT, f"ccs is not a usable CCS: {exc}") from None
+        kid = kid_bytes(credential.kid)
+        if slot == "own":
+            self._own[kid] = _OwnCredential(credential, args.bytes_("sk"))
+        else:
+            trust = args.text("trust", default="allow-list")
+            if trust != "allow-list":
+                raise AgentFailure(Status.UNSUPPORTED, f"trust {trust!r} is not implemented")
+            try:
+                self._peers.add(credential)
+            except KeyStoreError as exc:
+                raise AgentFailure(Status.INVALID_INPUT, str(exc)) from None
+        return {"kid": kid}
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def _session_start(self, args: Arguments) -> dict[str, CborValue]:
+        role = args.text("role")
+        if role not in ("initiator", "responder"):
+            raise AgentFailure(Status.INVALID_INPUT, f"role {role!r} is not initiator/responder")
+        method = args.uint("method")
+        if method != METHOD_SIGNATURE:
+            raise AgentFailure(Status.UNSUPPORTED, f"method {method} is not implemented here")
+        if args.text("transport", default="tap") != "tap":
+            raise AgentFailure(Status.UNSUPPORTED, "only transport 'tap' is implemented")
+        for option in ("tofu", "echo"):
+            if args.bool_(option, default=False):
+                raise AgentFailure(Status.UNSUPPORTED, f"option {option!r} is not implemented")
+        if args.has("x25519_eph") or args.has("psk"):
+            raise AgentFailure(Status.UNSUPPORTED, "x25519_eph and psk are not implemented")
+        if len(self._sessions) >= MAX_SESSIONS:
+            raise AgentFailure(Status.BUSY, f"at most {MAX_SESSIONS} sessions at a time")
+        own = self._own.get(kid_bytes(args.bytes_("cred")))
+        if own is None:
+            raise AgentFailure(Status.INVALID_STATE, "no own credential with that kid (CRED_LOAD)")
+        rng = ScriptedRng()
+        if args.has("kem_seed"):
+            rng.push(args.bytes_("kem_seed", size=64))
+        if args.has("kem_m"):
+            rng.push(args.bytes_("kem_m", size=32))
+        connection_id = None
+        if args.has("c_id"):
+            c_id = args.raw("c_id")
+            if isinstance(c_id, bool) or not isinstance(c_id, (bytes, int)):
+                raise AgentFailure(Status.MALFORMED, "c_id must be a byte string or integer")
+            connection_id = cbor.encode(c_id) if isinstance(c_id, int) else c_id
+        sig_rnd = args.bytes_("sig_rnd", size=32) if args.has("sig_rnd") else None
+        provider = SoftwareSecurityProvider(
+            rng=(lambda n: sig_rnd if n == 32 else system_rng(n)) if sig_rnd else system_rng
+        )
+        try:
+            key = provider.add_signature_key(
+                "own", own.credential.algorithm, own.secret, own.credential.public_key
+            )
+            config = HandshakeConfig(
+                role="initiator" if role == "initiator" else "responder",
+                method=method,
+                suites=args.int_list("suites"),
+                credential=own.credential,
+                key=key,
+                provider=provider,
+                resolver=self._peers,
+                connection_id=connection_id,
+                rng=rng,
+                send_credential_by_value=args.text("id_cred", default="kid") == "value",
+                message_4=args.bool_("msg4", default=False),
+            )
+        except (ValueError, KeyError, ProtocolError, DecodeError) as exc:
+            provider.close()
+            raise AgentFailure(Status.UNSUPPORTED, f"cannot configure the session: {exc}") from None
+        handshake = Initiator(config) if role == "initiator" else Responder(config)
+        session = Session(handshake, rng=rng)
+        session.start(self._clock())
+        number = self._next_session
+        self._next_session += 1
+        self._sessions[number] = _AgentSession(role, method, session, handshake, rng, provider)
+        return {"session": number, "out": _payloads(session, KIND_HANDSHAKE)}
+
+    def _entry(self, args: Arguments) -> _AgentSession:
+        entry = self._sessions.get(args.uint("session"))
+        if entry is None:
+            raise AgentFailure(Status.INVALID_STATE, "unknown session")
+        return entry
+
+    def _state(self, entry: _AgentSession) -> str:
+        state = entry.session.state
+        if state is SessionState.ESTABLISHED:
+            return "DONE"
+        if state is not SessionState.HANDSHAKING:
+            return state.name
+        return _HANDSHAKE_STATES.get(entry.handshake.state.value, entry.handshake.state.name)
+
+    def _drain(self, entry: _AgentSession) -> tuple[list[CborValue], list[SessionEvent]]:
+        """Outgoing payloads and the events of the step just taken; raise on an alert."""
+        out: list[CborValue] = [p[1:] for p in entry.session.data_to_send()]
+        events: list[SessionEvent] = []
+        while (pending := entry.session.next_event()) is not None:
+            events.append(pending)
+            if isinstance(pending, hs.HandshakeCompleted):
+                entry.secrets = pending.secrets
+            elif isinstance(pending, rl.KeyUpdateCompleted) and entry.secrets is not None:
+                entry.secrets = entry.secrets.key_update(pending.nonce)
+        for event in events:
+            alert = None
+            if isinstance(event, hs.HandshakeFailed | PayloadDropped):
+                alert, detail = event.alert.value, event.detail
+            elif isinstance(event, hs.ErrorReceived):
+                alert, detail = "peer_error", f"ERR_CODE {event.err_code}: {event.err_info!r}"
+            if alert is not None:
+                raise AgentFailure(
+                    Status.PROTOCOL_ALERT,
+                    detail,
+                    {"alert": alert, "detail": detail, "out": out, "state": self._state(entry)},
+                )
+        return out, events
+
+    def _session_deliver(self, args: Arguments) -> dict[str, CborValue]:
+        entry = self._entry(args)
+        msg = args.bytes_("msg")
+        if len(msg) > self._max_hs:
+            raise AgentFailure(Status.TOO_LARGE, f"msg above max_hs_message {self._max_hs}")
+        if entry.session.state is not SessionState.HANDSHAKING:
+            raise AgentFailure(Status.INVALID_STATE, f"session is {self._state(entry)}")
+        entry.session.receive(bytes([KIND_HANDSHAKE]) + msg, self._clock())
+        out, _ = self._drain(entry)
+        return {"out": out, "state": self._state(entry)}
+
+    def _established(self, entry: _AgentSession) -> None:
+        if entry.session.state is not SessionState.ESTABLISHED:
+            raise AgentFailure(Status.INVALID_STATE, f"session is {self._state(entry)}, not DONE")
+
+    def _app_send(self, args: Arguments) -> dict[str, CborValue]:
+        entry = self._entry(args)
+        data = args.bytes_("data")
+        if len(data) > self._max_record:
+            raise AgentFailure(Status.TOO_LARGE, "data above max_record_plaintext")
+        self._established(entry)
+        entry.session.send(data, self._clock())
+        out, _ = self._drain(entry)
+        return {"out": out}
+
+    def _app_receive(self, args: Arguments) -> dict[str, CborValue]:
+        entry = self._entry(args)
+        record = args.bytes_("record")
+        if len(record) > self._max_record:
+            raise AgentFailure(Status.TOO_LARGE, "record above max_record_plaintext + overhead")
+        self._established(entry)
+        entry.session.receive(bytes([KIND_RECORD]) + record, self._clock())
+        out, events = self._drain(entry)
+        for event in events:
+            if isinstance(event, ApplicationData):
+                return {
+                    "content_type": int(ContentType.APPLICATION_DATA),
+                    "data": event.data,
+                    "out": out,
+                }
+            if isinstance(event, rl.SessionClosed):
+                return {"content_type": int(ContentType.CLOSE), "data": b"", "out": out}
+        # A key_update is answered with an ack record; an ack produces nothing to send.
+        content = ContentType.KEY_UPDATE if out else ContentType.KEY_UPDATE_ACK
+        return {"content_type": int(content), "data": b"", "out": out}
+
+    def _export(self, args: Arguments) -> dict[str, CborValue]:
+        entry = self._entry(args)
+        label, context = args.uint("label"), args.bytes_("context")
+        length = args.uint("len", maximum=255 * 64)
+        self._established(entry)
+        assert entry.secrets is not None
+        return {"okm": entry.secrets.exporter(label, context, length)}
+
+    def _key_update(self, args: Arguments) -> dict[str, CborValue]:
+        entry = self._entry(args)
+        if args.has("nonce"):
+            entry.rng.push(args.bytes_("nonce", size=16))
+        self._established(entry)
+        try:
+            entry.session.update_keys(self._clock())
+        except ProtocolError as exc:
+            raise AgentFailure(
+                Status.PROTOCOL_ALERT,
+                exc.detail,
+                {
+                    "alert": exc.alert.value,
+                    "detail": exc.detail,
+                    "out": [],
+                    "state": self._state(entry),
+                },
+            ) from None
+        out, _ = self._drain(entry)
+        return {"out": out}
+
+    def _app_poll(self, args: Arguments) -> dict[str, CborValue]:
+        entry = self._entry(args)
+        data: list[CborValue] = list(entry.inbox)
+        entry.inbox.clear()
+        return {"data": data}
+
+    def _session_info(self, args: Arguments) -> dict[str, CborValue]:
+        entry = self._entry(args)
+        completed = entry.session.handshake_result
+        records = entry.session.records
+        peer = completed.peer_credential if completed else None
+        return {
+            "state": self._state(entry),
+            "role": entry.role,
+            "method": entry.method,
+            "suite": completed.suite_id if completed else None,
+            "c_i": completed.c_i if completed else None,
+            "c_r": completed.c_r if completed else None,
+            "epoch": records.epoch if records else 0,
+            "ssn": records.sent_count if records else 0,
+            "peer_kid": kid_bytes(peer.kid) if peer else None,
+        }
+
+    def _session_close(self, args: Arguments) -> dict[str, CborValue]:
+        entry = self._entry(args)
+        if args.has("alert"):
+            raise AgentFailure(Status.UNSUPPORTED, "closing with an alert is not implemented")
+        entry.session.close(self._clock())
+        out: list[CborValue] = [p[1:] for p in entry.session.data_to_send()]
+        entry.provider.close()
+        del self._sessions[args.uint("session")]
+        return {"out": out}
