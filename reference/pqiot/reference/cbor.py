@@ -212,8 +212,9 @@ class Decoder:
             start = self._pos
             key = self._item(depth + 1)
             key_bytes = self._data[start : self._pos]
-            if isinstance(key, (list, dict)):
-                raise DecodeError("CBOR map keys must be integers or strings")
+            if isinstance(key, bool) or not isinstance(key, (int, str)):
+                # REQ-ENC-005. A bool key would also collide with 1/0 in a Python dict.
+                raise DecodeError("CBOR map keys must be integers or text strings (REQ-ENC-005)")
             if previous is not None and key_bytes <= previous:
                 raise DecodeError("non-deterministic CBOR: map keys duplicated or out of order")
             previous = key_bytes

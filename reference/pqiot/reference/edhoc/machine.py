@@ -107,7 +107,11 @@ class Handshake:
     def receive(self, data: bytes, now: float) -> None:
         """Feed one whole received message. Never raises for peer misbehaviour."""
         data = bytes(data)
-        if self._last_accepted is not None and data == self._last_accepted:
+        if (
+            self._last_accepted is not None
+            and data == self._last_accepted
+            and self._state is not State.FAILED  # §5.11: FAILED drops everything
+        ):
             # REQ-HS-038: a retransmission gets our previous reply again, byte for
             # byte, with no state change and no randomness consumed.
             self.retransmissions_answered += 1

@@ -1,0 +1,1 @@
+"""Fuzzing of every PQC-IIoT parser: Hypothesis strategies, a harness registry, Atheris runs."""
