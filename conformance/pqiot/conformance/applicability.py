@@ -1,0 +1,127 @@
+"""Which requirements a conformance statement makes applicable (spec §14.3).
+
+A requirement is judged only when the device declares what it governs, like a
+Matter PICS: a device without a CoAP binding is neither praised nor blamed for
+the CoAP rules. :func:`not_applicable_reason` returns ``None`` for an
+applicable requirement and otherwise the sentence the report shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pqiot.conformance.requirements import Requirement
+
+__all__ = ["Statement", "not_applicable_reason"]
+
+_ALWAYS = frozenset(
+    {"GEN", "ENC", "SUITE", "CRED", "KS", "HS", "KEYS", "ERR", "AUDIT", "SP", "CONF"}
+)
+_RECORD_BINDINGS = frozenset({"serial", "tcp", "mqtt"})
+_BINDING_AREAS = {"SER": "serial", "TCP": "tcp", "MQTT": "mqtt", "COAP": "coap"}
+_CHECK_ONLY_SUITES = frozenset({0, 2})
+_FALCON_SUITES = frozenset({-108, -109, -110})
+
+
+@dataclass(frozen=True)
+class Statement:
+    """The declarable items of §14.2 plus the build kind (``"test"`` for a DUT, §13.4)."""
+
+    suites: frozenset[int] = frozenset()
+    methods: frozenset[int] = frozenset()
+    roles: frozenset[str] = frozenset()
+    bindings: frozenset[str] = frozenset()
+    features: frozenset[str] = frozenset()
+    build: str = "test"
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, object]) -> Statement:
+        def items(key: str) -> Iterable[object]:
+            value = data.get(key, ())
+            return value if isinstance(value, list | tuple | set | frozenset) else ()
+
+        return cls(
+            suites=frozenset(int(v) for v in items("suites") if isinstance(v, int)),
+            methods=frozenset(int(v) for v in items("methods") if isinstance(v, int)),
+            roles=frozenset(str(v) for v in items("roles")),
+            bindings=frozenset(str(v) for v in items("bindings")),
+            features=frozenset(str(v) for v in items("features")),
+            build=str(data.get("build", "test")),
+        )
+
+
+def _in(number: int, low: int, high: int) -> bool:
+    return low <= number <= high
+
+
+def not_applicable_reason(req: Requirement, st: Statement) -> str | None:
+    """``None`` if ``req`` applies to a device declaring ``st``; else why it does not (§14.3)."""
+    reason = _area_reason(req, st)
+    return reason if reason is not None else _item_reason(req, st)
+
+
+def _area_reason(req: Requirement, st: Statement) -> str | None:
+    area, n = req.area, req.number
+    if area in _ALWAYS:
+        return None
+    if area == "PSK":
+        if 4 not in st.methods:
+            return "method 4 (PSK) not declared"
+        if _in(n, 8, 12) and "psk-resumption" not in st.features:
+            return "feature psk-resumption not declared"
+        return None
+    if area in ("REC", "REPLAY", "KU"):
+        pubsub_replay = area == "REPLAY" and bool(st.roles & {"publisher", "subscriber"})
+        if not st.bindings & _RECORD_BINDINGS and not pubsub_replay:
+            return "no serial, tcp or mqtt binding declared"
+        persistent = (area == "REPLAY" and _in(n, 6, 10)) or (area == "KU" and n == 13)
+        if persistent and "persistent-contexts" not in st.features:
+            return "feature persistent-contexts not declared"
+        return None
+    if area == "PUBSUB":
+        return _pubsub_reason(n, st)
+    if area in _BINDING_AREAS:
+        binding = _BINDING_AREAS[area]
+        if binding not in st.bindings:
+            return f"binding {binding} not declared"
+        if area == "COAP" and n == 6 and "coap-combined" not in st.features:
+            return "feature coap-combined not declared"
+        if area == "COAP" and n == 8 and "persistent-contexts" not in st.features:
+            return "feature persistent-contexts not declared"
+        return None
+    if area == "TAP":
+        return None if st.build == "test" else f"build {st.build!r} is not a DUT test build"
+    return f"area {area} has no applicability rule in §14.3"
+
+
+def _pubsub_reason(n: int, st: Statement) -> str | None:
+    if _in(n, 1, 6) and "publisher" not in st.roles:
+        return "role publisher not declared"
+    if _in(n, 7, 14) and "subscriber" not in st.roles:
+        return "role subscriber not declared"
+    if n in (4, 5, 13) and "pubsub-encrypt" not in st.features:
+        return "feature pubsub-encrypt not declared"
+    return None
+
+
+def _item_reason(req: Requirement, st: Statement) -> str | None:
+    """The suite-, method-, feature- and role-specific rows of §14.3."""
+    rid, n = req.id, req.number
+    if rid in ("REQ-SUITE-004", "REQ-SUITE-014") and not st.suites & _CHECK_ONLY_SUITES:
+        return "no check-only suite (0 or 2) declared"
+    if rid == "REQ-SUITE-008" and -107 not in st.suites:
+        return "suite -107 not declared"
+    if rid == "REQ-SUITE-010" and not st.suites & _FALCON_SUITES:
+        return "no Falcon suite (-108, -109, -110) declared"
+    if rid in ("REQ-SUITE-012", "REQ-KEYS-013") and -106 not in st.suites:
+        return "suite -106 not declared"
+    if req.area == "HS" and _in(n, 16, 18) and 4 not in st.methods and "msg4" not in st.features:
+        return "neither method 4 nor feature msg4 declared"
+    if rid in ("REQ-KS-005", "REQ-KS-006", "REQ-AUDIT-006") and "tofu" not in st.features:
+        return "feature tofu not declared"
+    if req.area == "HS" and _in(n, 29, 31) and "initiator" not in st.roles:
+        return "role initiator not declared"
+    if rid == "REQ-HS-036" and "responder" not in st.roles:
+        return "role responder not declared"
+    return None

@@ -1,0 +1,1 @@
+"""The conformance tests themselves (product code: each test is a certification check)."""

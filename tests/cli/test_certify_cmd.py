@@ -1,0 +1,159 @@
+"""`pqiot certify` and `pqiot report` end to end against host-ref (the reference, in process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pqiot.cli.main import main
+
+SMOKE = "identify or replayed or mandatory_suite"
+
+
+def certify(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pqiot.cli", "certify", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def results(out: Path) -> list[dict[str, object]]:
+    lines = (out / "results.jsonl").read_text().splitlines()
+    return [e for e in map(json.loads, lines) if e["event"] == "result"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("certify") / "run"
+    deviations = out.parent / "deviations.toml"
+    deviations.write_text(
+        '[[deviation]]\nrequirement = "REQ-TAP-008"\nreason = "believed broken"\n'
+        '[[deviation]]\nrequirement = "REQ-SP-001"\nreason = "no secure element"\n'
+    )
+    done = certify("--target", "host-ref", "--out", str(out), "-k", SMOKE,
+                   "--deviations", str(deviations))  # fmt: skip
+    return out, done
+
+
+def test_smoke_run_writes_every_report_file(
+    smoke_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    out, done = smoke_run
+    assert done.returncode == 1, "untested MUSTs remain, so host-ref is not conformant yet"
+    assert "NOT CONFORMANT" in done.stdout and "HTML report:" in done.stdout
+    assert "EPHEMERAL" in done.stdout
+    for name in ("report.json", "junit.xml", "report.html", "manifest.json", "manifest.sig",
+                 "results.jsonl", "deviations.toml"):  # fmt: skip
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    verdicts = {r["id"]: r for r in report["requirements"]}
+    assert verdicts["REQ-TAP-008"]["verdict"] == "pass"
+    assert verdicts["REQ-REPLAY-002"]["verdict"] == "pass"
+    assert verdicts["REQ-MQTT-001"]["verdict"] == "not-applicable"
+    assert verdicts["REQ-SP-001"]["verdict"] == "untested"
+    flagged = {d["requirement"]: d for d in report["deviations"]}
+    assert flagged["REQ-TAP-008"]["unexpected_pass"] is True, "a passing deviation is flagged"
+    assert flagged["REQ-SP-001"]["unexpected_pass"] is False
+    assert all((out / t["log"]).is_file() for t in report["tests"])
+
+
+def test_report_verify_and_show(smoke_run: tuple[Path, subprocess.CompletedProcess[str]],
+                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    out, _ = smoke_run
+    assert main(["report", "verify", str(out)]) == 0
+    assert main(["report", "show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "DEVIATION REQ-TAP-008" in shown and "stale" in shown
+
+
+@pytest.mark.parametrize("tamper", ["modify", "delete", "add"])
+def test_report_verify_fails_on_any_tampering(
+    smoke_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path, tamper: str
+) -> None:
+    import shutil
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(smoke_run[0], copy)
+    log = sorted((copy / "logs").iterdir())[0]
+    if tamper == "modify":
+        (copy / "report.json").write_text(
+            (copy / "report.json").read_text().replace("fail", "pass")
+        )
+    elif tamper == "delete":
+        log.unlink()
+    else:
+        (copy / "logs" / "forged.log").write_text("all good")
+    assert main(["report", "verify", str(copy)]) == 1
+
+
+def test_existing_run_needs_resume(
+    smoke_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    done = certify("--target", "host-ref", "--out", str(smoke_run[0]), "-k", "identify")
+    assert done.returncode == 1 and "--resume" in done.stderr
+
+
+def test_unknown_target_says_what_is_missing(tmp_path: Path) -> None:
+    done = certify("--target", "no-such-board", "--out", str(tmp_path / "o"))
+    assert done.returncode != 0
+    assert "no-such-board" in done.stderr and "did not start" in done.stderr
+    assert not (tmp_path / "o" / "report.json").exists(), "no report without a run"
+
+
+def test_resume_after_a_killed_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    """SIGKILL mid-run, then --resume: every selected test has exactly one result."""
+    out = tmp_path / "run"
+    selection = "handshake_records and (suite-102 or suite-101 or suite-106)"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pqiot.cli", "certify", "--target", "host-ref",
+         "--out", str(out), "-k", selection],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    journal = out / "results.jsonl"
+    while time.monotonic() < deadline:
+        if journal.exists() and len([r for r in results(out)]) >= 4:
+            break
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = {str(r["nodeid"]) for r in results(out)}
+    assert 4 <= len(before) < 6, f"the kill should land mid-run, got {len(before)} results"
+    assert not (out / "report.json").exists()
+
+    done = certify("--target", "host-ref", "--out", str(out), "-k", selection, "--resume")
+    assert done.returncode == 1, done.stderr
+    after = [str(r["nodeid"]) for r in results(out)]
+    assert len(after) == len(set(after)) == 6, after
+    assert before <= set(after)
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["timings"]["runs"]) == 2
+    assert len(report["interop"]) == 6
+    assert main(["report", "verify", str(out)]) == 0
+
+
+@pytest.mark.slow
+def test_full_certification_of_host_ref(tmp_path: Path) -> None:
+    """The whole suite on host-ref in one run (about 30 s); every cell of the interop matrix passes."""
+    started = time.monotonic()
+    done = certify("--target", "host-ref", "--out", str(tmp_path / "run"))
+    elapsed = time.monotonic() - started
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    failed = {r["id"] for r in report["requirements"] if r["verdict"] == "fail"}
+    # Known gap of the reference (reported): no reflection check on equal `sub` claims.
+    assert done.returncode == 1 and failed <= {"REQ-CRED-007"}, done.stdout[-2000:]
+    assert report["summary"]["blocked"] == 0
+    assert all(cell["outcome"] == "passed" for cell in report["interop"])
+    assert elapsed < 90, f"full host-ref certification took {elapsed:.0f} s"
