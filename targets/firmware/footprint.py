@@ -36,6 +36,21 @@ _INPUT_REST = re.compile(r"^\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$")
 _FILL = re.compile(r"^ \*fill\*\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)")
 
 
+# Objects of src/ that are not TAP plumbing. tap_proto.o holds the session table (protocol
+# state) and the thin TAP handlers of the protocol roles.
+COMPONENT_OF_AGENT_OBJECT = {
+    "prims.o": "prims",
+    "aead.o": "modes",
+    "hkdf.o": "modes",
+    "edhoc.o": "protocol",
+    "records.o": "protocol",
+    "creds.o": "protocol",
+    "work.o": "protocol",
+    "tap_proto.o": "protocol",
+    "pubsub.o": "protocol",
+}
+
+
 def component(path: str) -> str:
     """Footprint component of one linked input file."""
     match = re.search(r"/obj/([^/]+)/", path)
@@ -43,7 +58,7 @@ def component(path: str) -> str:
         group = match.group(1)
         if group == "agent":
             name = path.rsplit("/", 1)[-1]
-            return {"prims.o": "prims", "aead.o": "modes"}.get(name, "agent")
+            return COMPONENT_OF_AGENT_OBJECT.get(name, "agent")
         return "platform" if group.startswith("platform-") else group
     if "libgcc" in path:
         return "libgcc"

@@ -6,7 +6,33 @@ from pqiot.hil.agent_client import Command, Status
 
 from .conftest import Agent
 
-EXPECTED_COMMANDS = {0, 1, 2, 16, 17, 18, 32, 33, 34, 48, 49, 58, 64, 96}
+EXPECTED_COMMANDS = {
+    0,
+    1,
+    2,
+    16,
+    17,
+    18,
+    32,
+    33,
+    34,
+    48,
+    49,
+    56,
+    58,
+    64,
+    80,
+    81,
+    82,
+    83,
+    84,
+    85,
+    86,
+    88,
+    89,
+    91,
+    96,
+}
 
 
 def test_identify_returns_the_conformance_statement(agent: Agent) -> None:
@@ -25,8 +51,13 @@ def test_identify_returns_the_conformance_statement(agent: Agent) -> None:
         assert measure == {"stack": "paint", "cycles": "qemu-icount", "clock_hz": 25_000_000}
     else:
         assert measure == {"stack": "none", "cycles": "host-ns", "clock_hz": 1_000_000_000}
-    # Nothing of the protocol is declared until it is implemented (REQ-TAP-008).
-    assert ident["suites"] == [] and ident["roles"] == [] and ident["methods"] == []
+    # Only what is implemented and tested in tests/targets/test_handshake.py (REQ-TAP-008).
+    assert ident["suites"] == [-102, -101, -105]
+    assert ident["roles"] == ["initiator", "responder", "subscriber"] and ident["methods"] == [0]
+    assert ident["max_hs_message"] >= 3600  # message_2 of -102 with a kid (REQ-HS-026)
+    assert ident["features"] == ["key-update", "persistent-contexts", "no-clock"]
+    assert (ident["replay_window"], ident["persist_k"]) == (64, 32)  # REQ-REPLAY-001, §7.7
+    assert ident["max_record_plaintext"] == 4096
 
 
 def test_every_declared_command_is_implemented(agent: Agent) -> None:

@@ -13,6 +13,7 @@ from pqiot.reference import cbor
 from pqiot.reference.cbor import CborValue
 
 from .conftest import build_image
+from .peer import byte_list, device_identity, handshake, host_identity, load_credentials
 from .test_mldsa import kat_records as mldsa_records
 from .test_mlkem import kat_records as mlkem_records
 
@@ -55,6 +56,17 @@ def test_host_agent_has_no_valgrind_errors() -> None:
         assert opened == {"valid": True, "pt": b"p" * 100}
     assert client.call(Command.HASH, {"alg": "shake256", "data": b"x", "len": 1024}).ok()
     assert client.call(Command.ACCUMULATED, {"prim": "ml-kem-768", "n": 2}).ok()
+    # a full handshake in both roles, records both ways and a key update (issue 4, item 6)
+    load_credentials(client, device_identity(), host_identity())
+    for role in ("initiator", "responder"):
+        link = handshake(client, role)
+        link.to_peer([link.firmware_send(b"under valgrind")])
+        assert link.firmware_receive(link.peer_send(b"back")).ok()["data"] == b"back"
+        update = client.call(Command.KEY_UPDATE, {"session": link.session, "nonce": b"v" * 16})
+        link.to_peer(byte_list(update.ok()["out"]))
+        (ack,) = link.peer_payloads(1)
+        assert link.firmware_receive(ack).ok()["content_type"] == 3
+        assert link.export(0, 32) == link.peer_export(0, 32)
     for payload in (b"\xff", cbor.encode([2, 1, []]), b"\x83\x02\x07\xa1\x61x" + b"\x81" * 40):
         assert client.call_raw(payload).status == Status.MALFORMED
     assert client.call(Command.ECHO, {"data": b"bye"}).ok() == {"data": b"bye"}

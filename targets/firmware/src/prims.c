@@ -9,6 +9,8 @@
 #include "crypto_kem/ml-kem-768/clean/api.h"
 #include "crypto_sign/ml-dsa-44/clean/api.h"
 #include "crypto_sign/ml-dsa-65/clean/api.h"
+#include "crypto_sign/falcon-padded-1024/clean/api.h"
+#include "crypto_sign/falcon-padded-512/clean/api.h"
 #include "fixed_rng.h"
 
 /* The derandomised ML-KEM entry points live in each scheme's kem.h, which cannot be included
@@ -350,4 +352,44 @@ int prim_accumulated(const char *prim, size_t prim_len, uint32_t n, uint8_t dige
     shake128_inc_ctx_release(&o);
     shake128_inc_ctx_release(&s);
     return rc;
+}
+
+#define COSE_FALCON_512 (-65601)
+#define COSE_FALCON_1024 (-65602)
+
+int prim_falcon_sizes(int64_t alg, size_t *pk_len, size_t *sig_len)
+{
+    if (alg == COSE_FALCON_512) {
+        *pk_len = PQCLEAN_FALCONPADDED512_CLEAN_CRYPTO_PUBLICKEYBYTES;
+        *sig_len = PQCLEAN_FALCONPADDED512_CLEAN_CRYPTO_BYTES;
+        return 0;
+    }
+    if (alg == COSE_FALCON_1024) {
+        *pk_len = PQCLEAN_FALCONPADDED1024_CLEAN_CRYPTO_PUBLICKEYBYTES;
+        *sig_len = PQCLEAN_FALCONPADDED1024_CLEAN_CRYPTO_BYTES;
+        return 0;
+    }
+    return PRIM_UNSUPPORTED;
+}
+
+int prim_falcon_verify(int64_t alg, const uint8_t *pk, const uint8_t *msg, size_t msg_len,
+                       const uint8_t *sig, size_t sig_len, int *valid)
+{
+    size_t pk_len, want;
+    int rc;
+
+    if (prim_falcon_sizes(alg, &pk_len, &want) != 0) {
+        return PRIM_UNSUPPORTED;
+    }
+    *valid = 0;
+    if (sig_len != want) {
+        return 0; /* padded encoding: every signature has exactly this length */
+    }
+    if (alg == COSE_FALCON_512) {
+        rc = PQCLEAN_FALCONPADDED512_CLEAN_crypto_sign_verify(sig, sig_len, msg, msg_len, pk);
+    } else {
+        rc = PQCLEAN_FALCONPADDED1024_CLEAN_crypto_sign_verify(sig, sig_len, msg, msg_len, pk);
+    }
+    *valid = rc == 0;
+    return 0;
 }

@@ -39,6 +39,13 @@ int prim_mldsa_verify(int64_t alg, const uint8_t *pk, const uint8_t *msg, size_t
                       const uint8_t *ctx, size_t ctx_len, const uint8_t *sig, size_t sig_len,
                       int *valid);
 
+/* Falcon (round 3, padded signatures; COSE -65601 Falcon-512, -65602 Falcon-1024): verification
+ * only. Public key and signature sizes, or PRIM_UNSUPPORTED for another alg. */
+int prim_falcon_sizes(int64_t alg, size_t *pk_len, size_t *sig_len);
+/* Sets *valid to 1 or 0 (a signature of the wrong length is simply invalid). */
+int prim_falcon_verify(int64_t alg, const uint8_t *pk, const uint8_t *msg, size_t msg_len,
+                       const uint8_t *sig, size_t sig_len, int *valid);
+
 /* name: sha256, sha384, sha512, sha3-256, sha3-512, shake128, shake256 (xof_len for XOFs). */
 int prim_hash(const char *name, size_t name_len, const uint8_t *data, size_t len, size_t xof_len,
               uint8_t *out, size_t *out_len);

@@ -1,14 +1,18 @@
 #include "tap.h"
+#include "tap_internal.h"
 
 #include <string.h>
 
 #include "aead.h"
 #include "cbor.h"
 #include "config.h"
+#include "edhoc.h"
+#include "hkdf.h"
 #include "ctx_pool.h"
 #include "measure.h"
 #include "platform.h"
 #include "prims.h"
+#include "records.h"
 
 #ifndef PQIOT_FIRMWARE_VERSION
 #define PQIOT_FIRMWARE_VERSION "dev"
@@ -26,49 +30,48 @@ enum {
     CMD_SIG_VERIFY = 34,
     CMD_AEAD_SEAL = 48,
     CMD_AEAD_OPEN = 49,
+    CMD_HKDF = 56,
     CMD_HASH = 58,
     CMD_ACCUMULATED = 64,
+    CMD_CRED_LOAD = 80,
+    CMD_SESSION_START = 81,
+    CMD_SESSION_DELIVER = 82,
+    CMD_APP_SEND = 83,
+    CMD_APP_RECEIVE = 84,
+    CMD_EXPORT = 85,
+    CMD_KEY_UPDATE = 86,
+    CMD_SESSION_INFO = 88,
+    CMD_SESSION_CLOSE = 89,
+    CMD_SUBSCRIBE_DELIVER = 91,
     CMD_MEASURE = 96,
 };
 
 static const uint8_t IMPLEMENTED[] = {
     CMD_IDENTIFY,   CMD_RESET,      CMD_ECHO,       CMD_MLKEM_KEYGEN, CMD_MLKEM_ENCAPS,
     CMD_MLKEM_DECAPS, CMD_SIG_KEYGEN, CMD_SIG_SIGN,   CMD_SIG_VERIFY,   CMD_AEAD_SEAL,
-    CMD_AEAD_OPEN,  CMD_HASH,
-    CMD_ACCUMULATED, CMD_MEASURE,
+    CMD_AEAD_OPEN,  CMD_HKDF,       CMD_HASH,
+    CMD_ACCUMULATED, CMD_CRED_LOAD,  CMD_SESSION_START, CMD_SESSION_DELIVER, CMD_APP_SEND,
+    CMD_APP_RECEIVE, CMD_EXPORT,    CMD_KEY_UPDATE, CMD_SESSION_INFO,
+    CMD_SESSION_CLOSE, CMD_SUBSCRIBE_DELIVER,
+    CMD_MEASURE,
 };
 
 static const char *const PRIMITIVES[] = {
     "ml-kem-512", "ml-kem-768", "ml-kem-1024", "ml-dsa-44",  "ml-dsa-65",
+    "falcon-512", "falcon-1024",
     "a256gcm",    "aes-ccm-16-64-128", "aes-ccm-16-128-128", "chacha20-poly1305",
-    "sha256",     "sha384",
+    "sha256",     "sha384",     "hkdf-sha256", "hkdf-sha384",
     "sha512",     "sha3-256",   "sha3-512",    "shake128",   "shake256",
 };
 
-/* One argument of the request map: its key and the span of its value. */
-typedef struct {
-    const uint8_t *key;
-    size_t key_len;
-    size_t value_pos;
-} tap_arg;
-
-typedef struct {
-    const uint8_t *req;
-    size_t req_len;
-    tap_arg args[TAP_MAX_ARGS];
-    size_t count;
-} tap_args;
-
-/* Everything a handler needs to answer. */
-typedef struct {
-    cbor_writer *w;
-    const tap_args *args;
-    int status;
-    const char *error;
-} tap_ctx;
-
 /* Outputs of the primitives: written during the measured interval, encoded after it. */
 static uint8_t out_buf[TAP_MAX_RESPONSE];
+
+uint8_t *tap_out_buffer(size_t *cap)
+{
+    *cap = sizeof(out_buf);
+    return out_buf;
+}
 
 enum { ARG_OK = 0, ARG_MISSING = 1, ARG_WRONG_TYPE = 2 };
 
@@ -103,7 +106,7 @@ static int arg_head(const tap_args *args, const char *key, int want_major, uint6
 }
 
 /* Failure helpers: record status and message once; handlers return after calling them. */
-static int fail(tap_ctx *t, int status, const char *error)
+int tap_fail(tap_ctx *t, int status, const char *error)
 {
     t->status = status;
     t->error = error;
@@ -112,10 +115,10 @@ static int fail(tap_ctx *t, int status, const char *error)
 
 static int arg_fail(tap_ctx *t, int rc, const char *missing, const char *wrong)
 {
-    return fail(t, TAP_MALFORMED, rc == ARG_MISSING ? missing : wrong);
+    return tap_fail(t, TAP_MALFORMED, rc == ARG_MISSING ? missing : wrong);
 }
 
-static int get_bytes(tap_ctx *t, const char *key, const uint8_t **data, size_t *len, size_t max,
+int tap_get_bytes(tap_ctx *t, const char *key, const uint8_t **data, size_t *len, size_t max,
                      int optional)
 {
     cbor_reader r;
@@ -132,7 +135,7 @@ static int get_bytes(tap_ctx *t, const char *key, const uint8_t **data, size_t *
                         "a byte-string argument has the wrong type");
     }
     if (n > max) {
-        return fail(t, TAP_TOO_LARGE, "a byte-string argument is above its limit (REQ-TAP-007)");
+        return tap_fail(t, TAP_TOO_LARGE, "a byte-string argument is above its limit (REQ-TAP-007)");
     }
     *data = r.data + r.pos;
     *len = (size_t)n;
@@ -140,19 +143,19 @@ static int get_bytes(tap_ctx *t, const char *key, const uint8_t **data, size_t *
 }
 
 /* A byte argument of exactly `want` bytes; a wrong length is invalid_input. */
-static int get_fixed(tap_ctx *t, const char *key, const uint8_t **data, size_t want)
+int tap_get_fixed(tap_ctx *t, const char *key, const uint8_t **data, size_t want)
 {
     size_t len;
-    if (get_bytes(t, key, data, &len, TAP_MAX_ARG + 4096u, 0) != 0) {
+    if (tap_get_bytes(t, key, data, &len, TAP_MAX_ARG + 4096u, 0) != 0) {
         return -1;
     }
     if (len != want) {
-        return fail(t, TAP_INVALID_INPUT, "a key, seed or ciphertext has the wrong length");
+        return tap_fail(t, TAP_INVALID_INPUT, "a key, seed or ciphertext has the wrong length");
     }
     return 0;
 }
 
-static int get_uint(tap_ctx *t, const char *key, uint64_t *value)
+int tap_get_uint(tap_ctx *t, const char *key, uint64_t *value)
 {
     cbor_reader r;
     int rc = arg_head(t->args, key, CBOR_UINT, value, &r);
@@ -163,7 +166,7 @@ static int get_uint(tap_ctx *t, const char *key, uint64_t *value)
     return 0;
 }
 
-static int get_int(tap_ctx *t, const char *key, int64_t *value)
+int tap_get_int(tap_ctx *t, const char *key, int64_t *value)
 {
     const tap_arg *arg = find_arg(t->args, key);
     cbor_reader r;
@@ -171,22 +174,22 @@ static int get_int(tap_ctx *t, const char *key, int64_t *value)
     uint64_t v;
 
     if (arg == NULL) {
-        return fail(t, TAP_MALFORMED, "a required integer argument is missing");
+        return tap_fail(t, TAP_MALFORMED, "a required integer argument is missing");
     }
     r.data = t->args->req;
     r.len = t->args->req_len;
     r.pos = arg->value_pos;
     if (cbor_read_head(&r, &major, &v) != 0 || (major != CBOR_UINT && major != CBOR_NINT)) {
-        return fail(t, TAP_MALFORMED, "an integer argument has the wrong type");
+        return tap_fail(t, TAP_MALFORMED, "an integer argument has the wrong type");
     }
     if (v > (uint64_t)INT64_MAX) {
-        return fail(t, TAP_UNSUPPORTED, "integer argument out of range");
+        return tap_fail(t, TAP_UNSUPPORTED, "integer argument out of range");
     }
     *value = major == CBOR_UINT ? (int64_t)v : -1 - (int64_t)v;
     return 0;
 }
 
-static int get_text(tap_ctx *t, const char *key, const char **text, size_t *len, int optional)
+int tap_get_text(tap_ctx *t, const char *key, const char **text, size_t *len, int optional)
 {
     cbor_reader r;
     uint64_t n;
@@ -210,15 +213,27 @@ static int prim_fail(tap_ctx *t, int rc)
 {
     switch (rc) {
     case PRIM_UNSUPPORTED:
-        return fail(t, TAP_UNSUPPORTED, "parameter set or algorithm not implemented");
+        return tap_fail(t, TAP_UNSUPPORTED, "parameter set or algorithm not implemented");
     case PRIM_INVALID_INPUT:
-        return fail(t, TAP_INVALID_INPUT, "input rejected by the primitive's checks");
+        return tap_fail(t, TAP_INVALID_INPUT, "input rejected by the primitive's checks");
     default:
-        return fail(t, TAP_INTERNAL, "primitive self-check failed");
+        return tap_fail(t, TAP_INTERNAL, "primitive self-check failed");
     }
 }
 
-static void put_key(cbor_writer *w, const char *key)
+int tap_get_raw(tap_ctx *t, const char *key, cbor_reader *r)
+{
+    const tap_arg *arg = find_arg(t->args, key);
+    if (arg == NULL) {
+        return -1;
+    }
+    r->data = t->args->req;
+    r->len = t->args->req_len;
+    r->pos = arg->value_pos;
+    return 0;
+}
+
+void tap_put_key(cbor_writer *w, const char *key)
 {
     cbor_put_text(w, key);
 }
@@ -228,66 +243,78 @@ static void put_key(cbor_writer *w, const char *key)
 static int cmd_identify(tap_ctx *t)
 {
     cbor_writer *w = t->w;
-    size_t i;
+    size_t i, suite_count;
+    const edhoc_suite *suites;
 
     /* Keys in deterministic order (length first, then bytewise), RFC 8949 §4.2.1. */
     cbor_put_head(w, CBOR_MAP, 22);
-    put_key(w, "tap");
+    tap_put_key(w, "tap");
     cbor_put_uint(w, 1);
-    put_key(w, "spec");
+    tap_put_key(w, "spec");
     cbor_put_text(w, "1.0.0-draft");
-    put_key(w, "build");
+    tap_put_key(w, "build");
     cbor_put_text(w, "test");
-    put_key(w, "roles");
-    cbor_put_head(w, CBOR_ARRAY, 0);
-    put_key(w, "suites");
-    cbor_put_head(w, CBOR_ARRAY, 0);
-    put_key(w, "vendor");
+    tap_put_key(w, "roles");
+    cbor_put_head(w, CBOR_ARRAY, 3);
+    cbor_put_text(w, "initiator");
+    cbor_put_text(w, "responder");
+    cbor_put_text(w, "subscriber");
+    tap_put_key(w, "suites");
+    suites = edhoc_suites(&suite_count);
+    cbor_put_head(w, CBOR_ARRAY, suite_count);
+    for (i = 0; i < suite_count; i++) {
+        cbor_put_int(w, suites[i].id);
+    }
+    tap_put_key(w, "vendor");
     cbor_put_text(w, "pqiot");
-    put_key(w, "measure");
+    tap_put_key(w, "measure");
     cbor_put_head(w, CBOR_MAP, 3);
-    put_key(w, "stack");
+    tap_put_key(w, "stack");
     cbor_put_text(w, plat_has_stack_paint() ? "paint" : "none");
-    put_key(w, "cycles");
+    tap_put_key(w, "cycles");
     cbor_put_text(w, plat_cycle_source());
-    put_key(w, "clock_hz");
+    tap_put_key(w, "clock_hz");
     cbor_put_uint(w, plat_clock_hz());
-    put_key(w, "methods");
-    cbor_put_head(w, CBOR_ARRAY, 0);
-    put_key(w, "product");
+    tap_put_key(w, "methods");
+    cbor_put_head(w, CBOR_ARRAY, 1);
+    cbor_put_uint(w, 0);
+    tap_put_key(w, "product");
     cbor_put_text(w, plat_product());
-    put_key(w, "bindings");
+    tap_put_key(w, "bindings");
     cbor_put_head(w, CBOR_ARRAY, 0);
-    put_key(w, "commands");
+    tap_put_key(w, "commands");
     cbor_put_head(w, CBOR_ARRAY, sizeof(IMPLEMENTED));
     for (i = 0; i < sizeof(IMPLEMENTED); i++) {
         cbor_put_uint(w, IMPLEMENTED[i]);
     }
-    put_key(w, "features");
-    cbor_put_head(w, CBOR_ARRAY, 0);
-    put_key(w, "firmware");
+    tap_put_key(w, "features");
+    cbor_put_head(w, CBOR_ARRAY, 3);
+    cbor_put_text(w, "key-update");
+    cbor_put_text(w, "persistent-contexts");
+    cbor_put_text(w, "no-clock");
+    tap_put_key(w, "firmware");
     cbor_put_text(w, PQIOT_FIRMWARE_VERSION);
-    put_key(w, "protocol");
+    tap_put_key(w, "protocol");
     cbor_put_uint(w, 1);
-    put_key(w, "persist_k");
-    cbor_put_uint(w, 0);
-    put_key(w, "primitives");
+    tap_put_key(w, "persist_k");
+    cbor_put_uint(w, REC_PERSIST_K);
+    tap_put_key(w, "primitives");
     cbor_put_head(w, CBOR_ARRAY, sizeof(PRIMITIVES) / sizeof(PRIMITIVES[0]));
     for (i = 0; i < sizeof(PRIMITIVES) / sizeof(PRIMITIVES[0]); i++) {
         cbor_put_text(w, PRIMITIVES[i]);
     }
-    put_key(w, "serial_mtu");
+    tap_put_key(w, "serial_mtu");
     cbor_put_uint(w, SERIAL_MTU);
-    put_key(w, "replay_window");
-    cbor_put_uint(w, 0);
-    put_key(w, "max_hs_message");
-    cbor_put_uint(w, 0);
-    put_key(w, "max_tap_request");
+    tap_put_key(w, "replay_window");
+    cbor_put_uint(w, REC_WINDOW);
+    tap_put_key(w, "max_hs_message");
+    cbor_put_uint(w, EDHOC_MAX_ACCEPTED);
+    tap_put_key(w, "max_tap_request");
     cbor_put_uint(w, TAP_MAX_REQUEST);
-    put_key(w, "max_tap_response");
+    tap_put_key(w, "max_tap_response");
     cbor_put_uint(w, TAP_MAX_RESPONSE);
-    put_key(w, "max_record_plaintext");
-    cbor_put_uint(w, 0);
+    tap_put_key(w, "max_record_plaintext");
+    cbor_put_uint(w, REC_MAX_PLAINTEXT);
     return 0;
 }
 
@@ -296,21 +323,23 @@ static int cmd_reset(tap_ctx *t)
     const char *scope;
     size_t len;
 
-    if (get_text(t, "scope", &scope, &len, 1) != 0) {
+    if (tap_get_text(t, "scope", &scope, &len, 1) != 0) {
         return -1;
     }
     if (scope != NULL && !(len == 8 && memcmp(scope, "sessions", 8) == 0) &&
         !(len == 3 && memcmp(scope, "all", 3) == 0) &&
         !(len == 7 && memcmp(scope, "factory", 7) == 0)) {
-        return fail(t, TAP_UNSUPPORTED, "scope must be sessions, all or factory");
+        return tap_fail(t, TAP_UNSUPPORTED, "scope must be sessions, all or factory");
     }
-    /* No sessions, credentials or key store exist in this build yet: nothing else to drop.
-     * "all" and "factory" discard the last measurement (REQ-TAP-016), so they leave none of
-     * their own; "sessions" is measured like any other command (REQ-TAP-017). */
+    /* "all" and "factory" also drop credentials and the last measurement (REQ-TAP-016), so
+     * they leave none of their own; "sessions" is measured like any other command
+     * (REQ-TAP-017). There is no persistent KeyStore to erase. */
     if (scope != NULL && len == 8) {
         measure_begin();
+        tap_proto_reset(0);
         measure_end(CMD_RESET);
     } else {
+        tap_proto_reset(1);
         measure_clear();
     }
     cbor_put_head(t->w, CBOR_MAP, 0);
@@ -322,11 +351,11 @@ static int cmd_echo(tap_ctx *t)
     const uint8_t *data;
     size_t len;
 
-    if (get_bytes(t, "data", &data, &len, TAP_MAX_REQUEST, 0) != 0) {
+    if (tap_get_bytes(t, "data", &data, &len, TAP_MAX_REQUEST, 0) != 0) {
         return -1;
     }
     cbor_put_head(t->w, CBOR_MAP, 1);
-    put_key(t->w, "data");
+    tap_put_key(t->w, "data");
     cbor_put_bytes(t->w, data, len);
     return 0;
 }
@@ -334,11 +363,11 @@ static int cmd_echo(tap_ctx *t)
 static int kem_set(tap_ctx *t, unsigned *set, mlkem_sizes *sizes)
 {
     uint64_t v;
-    if (get_uint(t, "set", &v) != 0) {
+    if (tap_get_uint(t, "set", &v) != 0) {
         return -1;
     }
     if (v > 0xFFFF || prim_mlkem_sizes((unsigned)v, sizes) != 0) {
-        return fail(t, TAP_UNSUPPORTED, "ML-KEM parameter set must be 512, 768 or 1024");
+        return tap_fail(t, TAP_UNSUPPORTED, "ML-KEM parameter set must be 512, 768 or 1024");
     }
     *set = (unsigned)v;
     return 0;
@@ -352,8 +381,8 @@ static int cmd_mlkem_keygen(tap_ctx *t)
     uint8_t *ek = out_buf, *dk;
     int rc;
 
-    if (kem_set(t, &set, &sz) != 0 || get_fixed(t, "d", &d, 32) != 0 ||
-        get_fixed(t, "z", &z, 32) != 0) {
+    if (kem_set(t, &set, &sz) != 0 || tap_get_fixed(t, "d", &d, 32) != 0 ||
+        tap_get_fixed(t, "z", &z, 32) != 0) {
         return -1;
     }
     dk = ek + sz.ek;
@@ -364,9 +393,9 @@ static int cmd_mlkem_keygen(tap_ctx *t)
         return prim_fail(t, rc);
     }
     cbor_put_head(t->w, CBOR_MAP, 2);
-    put_key(t->w, "dk");
+    tap_put_key(t->w, "dk");
     cbor_put_bytes(t->w, dk, sz.dk);
-    put_key(t->w, "ek");
+    tap_put_key(t->w, "ek");
     cbor_put_bytes(t->w, ek, sz.ek);
     return 0;
 }
@@ -379,8 +408,8 @@ static int cmd_mlkem_encaps(tap_ctx *t)
     uint8_t *c = out_buf, *k;
     int rc;
 
-    if (kem_set(t, &set, &sz) != 0 || get_fixed(t, "ek", &ek, sz.ek) != 0 ||
-        get_fixed(t, "m", &m, 32) != 0) {
+    if (kem_set(t, &set, &sz) != 0 || tap_get_fixed(t, "ek", &ek, sz.ek) != 0 ||
+        tap_get_fixed(t, "m", &m, 32) != 0) {
         return -1;
     }
     k = c + sz.ct;
@@ -391,9 +420,9 @@ static int cmd_mlkem_encaps(tap_ctx *t)
         return prim_fail(t, rc);
     }
     cbor_put_head(t->w, CBOR_MAP, 2);
-    put_key(t->w, "c");
+    tap_put_key(t->w, "c");
     cbor_put_bytes(t->w, c, sz.ct);
-    put_key(t->w, "k");
+    tap_put_key(t->w, "k");
     cbor_put_bytes(t->w, k, 32);
     return 0;
 }
@@ -405,8 +434,8 @@ static int cmd_mlkem_decaps(tap_ctx *t)
     const uint8_t *dk, *c;
     int rc;
 
-    if (kem_set(t, &set, &sz) != 0 || get_fixed(t, "dk", &dk, sz.dk) != 0 ||
-        get_fixed(t, "c", &c, sz.ct) != 0) {
+    if (kem_set(t, &set, &sz) != 0 || tap_get_fixed(t, "dk", &dk, sz.dk) != 0 ||
+        tap_get_fixed(t, "c", &c, sz.ct) != 0) {
         return -1;
     }
     measure_begin();
@@ -416,18 +445,18 @@ static int cmd_mlkem_decaps(tap_ctx *t)
         return prim_fail(t, rc);
     }
     cbor_put_head(t->w, CBOR_MAP, 1);
-    put_key(t->w, "k");
+    tap_put_key(t->w, "k");
     cbor_put_bytes(t->w, out_buf, 32);
     return 0;
 }
 
 static int sig_alg(tap_ctx *t, int64_t *alg, mldsa_sizes *sizes)
 {
-    if (get_int(t, "alg", alg) != 0) {
+    if (tap_get_int(t, "alg", alg) != 0) {
         return -1;
     }
     if (prim_mldsa_sizes(*alg, sizes) != 0) {
-        return fail(t, TAP_UNSUPPORTED, "signature algorithm not implemented (ML-DSA-44 -48, "
+        return tap_fail(t, TAP_UNSUPPORTED, "signature algorithm not implemented (ML-DSA-44 -48, "
                                         "ML-DSA-65 -49)");
     }
     return 0;
@@ -441,7 +470,7 @@ static int cmd_sig_keygen(tap_ctx *t)
     uint8_t *pk = out_buf, *sk;
     int rc;
 
-    if (sig_alg(t, &alg, &sz) != 0 || get_fixed(t, "seed", &seed, 32) != 0) {
+    if (sig_alg(t, &alg, &sz) != 0 || tap_get_fixed(t, "seed", &seed, 32) != 0) {
         return -1;
     }
     sk = pk + sz.pk;
@@ -452,9 +481,9 @@ static int cmd_sig_keygen(tap_ctx *t)
         return prim_fail(t, rc);
     }
     cbor_put_head(t->w, CBOR_MAP, 2);
-    put_key(t->w, "pk");
+    tap_put_key(t->w, "pk");
     cbor_put_bytes(t->w, pk, sz.pk);
-    put_key(t->w, "sk");
+    tap_put_key(t->w, "sk");
     cbor_put_bytes(t->w, sk, sz.sk);
     return 0;
 }
@@ -467,14 +496,14 @@ static int cmd_sig_sign(tap_ctx *t)
     size_t msg_len, ctx_len, sig_len = 0;
     int rc;
 
-    if (sig_alg(t, &alg, &sz) != 0 || get_fixed(t, "sk", &sk, sz.sk) != 0 ||
-        get_bytes(t, "msg", &msg, &msg_len, TAP_MAX_ARG, 0) != 0 ||
-        get_bytes(t, "ctx", &ctx, &ctx_len, TAP_MAX_ARG, 1) != 0 ||
-        get_fixed(t, "rnd", &rnd, 32) != 0) {
+    if (sig_alg(t, &alg, &sz) != 0 || tap_get_fixed(t, "sk", &sk, sz.sk) != 0 ||
+        tap_get_bytes(t, "msg", &msg, &msg_len, TAP_MAX_ARG, 0) != 0 ||
+        tap_get_bytes(t, "ctx", &ctx, &ctx_len, TAP_MAX_ARG, 1) != 0 ||
+        tap_get_fixed(t, "rnd", &rnd, 32) != 0) {
         return -1;
     }
     if (ctx_len > 255) {
-        return fail(t, TAP_INVALID_INPUT, "ML-DSA context is at most 255 bytes");
+        return tap_fail(t, TAP_INVALID_INPUT, "ML-DSA context is at most 255 bytes");
     }
     measure_begin();
     rc = prim_mldsa_sign(alg, sk, msg, msg_len, ctx, ctx_len, rnd, out_buf, &sig_len);
@@ -483,7 +512,7 @@ static int cmd_sig_sign(tap_ctx *t)
         return prim_fail(t, rc);
     }
     cbor_put_head(t->w, CBOR_MAP, 1);
-    put_key(t->w, "sig");
+    tap_put_key(t->w, "sig");
     cbor_put_bytes(t->w, out_buf, sig_len);
     return 0;
 }
@@ -497,10 +526,37 @@ static int cmd_sig_verify(tap_ctx *t)
     int valid = 0;
     int rc;
 
-    if (sig_alg(t, &alg, &sz) != 0 || get_fixed(t, "pk", &pk, sz.pk) != 0 ||
-        get_bytes(t, "msg", &msg, &msg_len, TAP_MAX_ARG, 0) != 0 ||
-        get_bytes(t, "sig", &sig, &sig_len, TAP_MAX_ARG, 0) != 0 ||
-        get_bytes(t, "ctx", &ctx, &ctx_len, TAP_MAX_ARG, 1) != 0) {
+    size_t falcon_pk, falcon_sig;
+
+    if (tap_get_int(t, "alg", &alg) != 0) {
+        return -1;
+    }
+    if (prim_falcon_sizes(alg, &falcon_pk, &falcon_sig) == 0) {
+        /* Falcon: verification only, no context (spec §13.3 notes) */
+        if (tap_get_fixed(t, "pk", &pk, falcon_pk) != 0 ||
+            tap_get_bytes(t, "msg", &msg, &msg_len, TAP_MAX_ARG, 0) != 0 ||
+            tap_get_bytes(t, "sig", &sig, &sig_len, TAP_MAX_ARG, 0) != 0 ||
+            tap_get_bytes(t, "ctx", &ctx, &ctx_len, TAP_MAX_ARG, 1) != 0) {
+            return -1;
+        }
+        if (ctx_len != 0) {
+            return tap_fail(t, TAP_INVALID_INPUT, "Falcon has no context string; ctx must be empty");
+        }
+        measure_begin();
+        rc = prim_falcon_verify(alg, pk, msg, msg_len, sig, sig_len, &valid);
+        measure_end(CMD_SIG_VERIFY);
+        if (rc != 0) {
+            return prim_fail(t, rc);
+        }
+        cbor_put_head(t->w, CBOR_MAP, 1);
+        tap_put_key(t->w, "valid");
+        cbor_put_bool(t->w, valid);
+        return 0;
+    }
+    if (sig_alg(t, &alg, &sz) != 0 || tap_get_fixed(t, "pk", &pk, sz.pk) != 0 ||
+        tap_get_bytes(t, "msg", &msg, &msg_len, TAP_MAX_ARG, 0) != 0 ||
+        tap_get_bytes(t, "sig", &sig, &sig_len, TAP_MAX_ARG, 0) != 0 ||
+        tap_get_bytes(t, "ctx", &ctx, &ctx_len, TAP_MAX_ARG, 1) != 0) {
         return -1;
     }
     measure_begin();
@@ -510,7 +566,7 @@ static int cmd_sig_verify(tap_ctx *t)
         return prim_fail(t, rc);
     }
     cbor_put_head(t->w, CBOR_MAP, 1);
-    put_key(t->w, "valid");
+    tap_put_key(t->w, "valid");
     cbor_put_bool(t->w, valid);
     return 0;
 }
@@ -522,22 +578,22 @@ static int aead_args(tap_ctx *t, const aead_params **p, const uint8_t **key,
     int64_t alg;
     size_t key_len, nonce_len;
 
-    if (get_int(t, "alg", &alg) != 0) {
+    if (tap_get_int(t, "alg", &alg) != 0) {
         return -1;
     }
     *p = aead_find(alg);
     if (*p == NULL) {
-        return fail(t, TAP_UNSUPPORTED, "AEAD algorithm not implemented (3, 10, 24 and 30 are)");
+        return tap_fail(t, TAP_UNSUPPORTED, "AEAD algorithm not implemented (3, 10, 24 and 30 are)");
     }
-    if (get_bytes(t, "key", key, &key_len, TAP_MAX_ARG, 0) != 0 ||
-        get_bytes(t, "nonce", nonce, &nonce_len, TAP_MAX_ARG, 0) != 0 ||
-        get_bytes(t, "aad", aad, aad_len, TAP_MAX_ARG, 1) != 0 ||
+    if (tap_get_bytes(t, "key", key, &key_len, TAP_MAX_ARG, 0) != 0 ||
+        tap_get_bytes(t, "nonce", nonce, &nonce_len, TAP_MAX_ARG, 0) != 0 ||
+        tap_get_bytes(t, "aad", aad, aad_len, TAP_MAX_ARG, 1) != 0 ||
         /* ct may carry the tag on top of a 4096-byte plaintext (a DUT MAY accept more) */
-        get_bytes(t, data_key, data, data_len, TAP_MAX_ARG + 16u, 0) != 0) {
+        tap_get_bytes(t, data_key, data, data_len, TAP_MAX_ARG + 16u, 0) != 0) {
         return -1;
     }
     if (key_len != (*p)->key_len || nonce_len != (*p)->nonce_len) {
-        return fail(t, TAP_INVALID_INPUT, "wrong key or nonce length for the AEAD algorithm");
+        return tap_fail(t, TAP_INVALID_INPUT, "wrong key or nonce length for the AEAD algorithm");
     }
     return 0;
 }
@@ -555,7 +611,7 @@ static int cmd_aead_seal(tap_ctx *t)
     aead_seal(p, key, nonce, aad, aad_len, pt, pt_len, out_buf);
     measure_end(CMD_AEAD_SEAL);
     cbor_put_head(t->w, CBOR_MAP, 1);
-    put_key(t->w, "ct");
+    tap_put_key(t->w, "ct");
     cbor_put_bytes(t->w, out_buf, pt_len + p->tag_len);
     return 0;
 }
@@ -576,11 +632,78 @@ static int cmd_aead_open(tap_ctx *t)
     /* REQ-TAP-011: a failed tag check is status 0 with valid = false and no pt. */
     cbor_put_head(t->w, CBOR_MAP, valid ? 2 : 1);
     if (valid) {
-        put_key(t->w, "pt");
+        tap_put_key(t->w, "pt");
         cbor_put_bytes(t->w, out_buf, ct_len - p->tag_len);
     }
-    put_key(t->w, "valid");
+    tap_put_key(t->w, "valid");
     cbor_put_bool(t->w, valid);
+    return 0;
+}
+
+static int text_is(const char *text, size_t len, const char *want)
+{
+    return text != NULL && len == strlen(want) && memcmp(text, want, len) == 0;
+}
+
+static int cmd_hkdf(tap_ctx *t)
+{
+    int64_t alg;
+    const char *mode;
+    size_t mode_len, hl, salt_len = 0, ikm_len = 0, info_len = 0, prk_len = 0, out_len;
+    const uint8_t *salt = NULL, *ikm = NULL, *info = NULL, *prk = NULL;
+    uint64_t len = 0;
+    int extract, expand;
+    span info_span;
+    uint8_t prk_buf[HASH_MAX_LEN];
+
+    if (tap_get_int(t, "hash", &alg) != 0 || tap_get_text(t, "mode", &mode, &mode_len, 1) != 0) {
+        return -1;
+    }
+    hl = hash_length(alg);
+    if (hl == 0) {
+        return tap_fail(t, TAP_UNSUPPORTED, "HKDF hash must be -16 (SHA-256) or -43 (SHA-384)");
+    }
+    extract = mode == NULL || text_is(mode, mode_len, "full") || text_is(mode, mode_len, "extract");
+    expand = mode == NULL || text_is(mode, mode_len, "full") || text_is(mode, mode_len, "expand");
+    if (!extract && !expand) {
+        return tap_fail(t, TAP_UNSUPPORTED, "mode must be full, extract or expand");
+    }
+    if (extract && (tap_get_bytes(t, "salt", &salt, &salt_len, TAP_MAX_ARG, 0) != 0 ||
+                    tap_get_bytes(t, "ikm", &ikm, &ikm_len, TAP_MAX_ARG, 0) != 0)) {
+        return -1;
+    }
+    if (expand) {
+        if (tap_get_bytes(t, "info", &info, &info_len, TAP_MAX_ARG, 0) != 0 ||
+            tap_get_uint(t, "len", &len) != 0) {
+            return -1;
+        }
+        if (len == 0 || len > 255u * hl) {
+            return tap_fail(t, TAP_INVALID_INPUT, "len must be 1..255 x hash length (REQ-TAP-007)");
+        }
+        if (len + 16u > TAP_MAX_RESPONSE) {
+            return tap_fail(t, TAP_TOO_LARGE, "result would exceed max_tap_response");
+        }
+    }
+    if (!extract && tap_get_bytes(t, "prk", &prk, &prk_len, TAP_MAX_ARG, 0) != 0) {
+        return -1;
+    }
+    measure_begin();
+    if (extract) {
+        hkdf_extract(alg, salt, salt_len, ikm, ikm_len, expand ? prk_buf : out_buf);
+        prk = prk_buf;
+        prk_len = hl;
+    }
+    if (expand) {
+        info_span.data = info;
+        info_span.len = info_len;
+        hkdf_expand(alg, prk, prk_len, &info_span, 1, out_buf, (size_t)len);
+    }
+    measure_end(CMD_HKDF);
+    memset(prk_buf, 0, sizeof(prk_buf));
+    out_len = expand ? (size_t)len : hl;
+    cbor_put_head(t->w, CBOR_MAP, 1);
+    tap_put_key(t->w, "okm");
+    cbor_put_bytes(t->w, out_buf, out_len);
     return 0;
 }
 
@@ -592,16 +715,16 @@ static int cmd_hash(tap_ctx *t)
     uint64_t xof_len = 0;
     int rc;
 
-    if (get_text(t, "alg", &alg, &alg_len, 0) != 0 ||
-        get_bytes(t, "data", &data, &data_len, TAP_MAX_ARG, 0) != 0) {
+    if (tap_get_text(t, "alg", &alg, &alg_len, 0) != 0 ||
+        tap_get_bytes(t, "data", &data, &data_len, TAP_MAX_ARG, 0) != 0) {
         return -1;
     }
     if (prim_hash_is_xof(alg, alg_len)) {
-        if (get_uint(t, "len", &xof_len) != 0) {
+        if (tap_get_uint(t, "len", &xof_len) != 0) {
             return -1;
         }
         if (xof_len == 0 || xof_len > TAP_MAX_XOF_LEN) {
-            return fail(t, TAP_INVALID_INPUT, "len must be 1..1024 (REQ-TAP-007)");
+            return tap_fail(t, TAP_INVALID_INPUT, "len must be 1..1024 (REQ-TAP-007)");
         }
     }
     measure_begin();
@@ -611,7 +734,7 @@ static int cmd_hash(tap_ctx *t)
         return prim_fail(t, rc);
     }
     cbor_put_head(t->w, CBOR_MAP, 1);
-    put_key(t->w, "digest");
+    tap_put_key(t->w, "digest");
     cbor_put_bytes(t->w, out_buf, out_len);
     return 0;
 }
@@ -624,11 +747,11 @@ static int cmd_accumulated(tap_ctx *t)
     uint32_t failed_at = 0;
     int rc;
 
-    if (get_text(t, "prim", &prim, &prim_len, 0) != 0 || get_uint(t, "n", &n) != 0) {
+    if (tap_get_text(t, "prim", &prim, &prim_len, 0) != 0 || tap_get_uint(t, "n", &n) != 0) {
         return -1;
     }
     if (n > TAP_MAX_ACCUMULATED) {
-        return fail(t, TAP_INVALID_INPUT, "n is at most 1000000 (REQ-TAP-007)");
+        return tap_fail(t, TAP_INVALID_INPUT, "n is at most 1000000 (REQ-TAP-007)");
     }
     measure_begin();
     rc = prim_accumulated(prim, prim_len, (uint32_t)n, out_buf, &failed_at);
@@ -636,7 +759,7 @@ static int cmd_accumulated(tap_ctx *t)
     if (rc == PRIM_INTERNAL) {
         t->status = TAP_INTERNAL;
         cbor_put_head(t->w, CBOR_MAP, 1);
-        put_key(t->w, "iteration");
+        tap_put_key(t->w, "iteration");
         cbor_put_uint(t->w, failed_at);
         return 0;
     }
@@ -644,9 +767,9 @@ static int cmd_accumulated(tap_ctx *t)
         return prim_fail(t, rc);
     }
     cbor_put_head(t->w, CBOR_MAP, 2);
-    put_key(t->w, "n");
+    tap_put_key(t->w, "n");
     cbor_put_uint(t->w, n);
-    put_key(t->w, "digest");
+    tap_put_key(t->w, "digest");
     cbor_put_bytes(t->w, out_buf, 32);
     return 0;
 }
@@ -657,24 +780,24 @@ static int cmd_measure(tap_ctx *t)
     cbor_writer *w = t->w;
 
     if (!m->valid) {
-        return fail(t, TAP_INVALID_STATE, "no command has been measured yet");
+        return tap_fail(t, TAP_INVALID_STATE, "no command has been measured yet");
     }
     cbor_put_head(w, CBOR_MAP, 6);
-    put_key(w, "cmd");
+    tap_put_key(w, "cmd");
     cbor_put_uint(w, m->cmd);
-    put_key(w, "cycles");
+    tap_put_key(w, "cycles");
     cbor_put_uint(w, m->cycles);
-    put_key(w, "clock_hz");
+    tap_put_key(w, "clock_hz");
     cbor_put_uint(w, plat_clock_hz());
-    put_key(w, "stack_bytes");
+    tap_put_key(w, "stack_bytes");
     if (m->has_stack) {
         cbor_put_uint(w, m->stack_bytes);
     } else {
         cbor_put_null(w);
     }
-    put_key(w, "cycle_source");
+    tap_put_key(w, "cycle_source");
     cbor_put_text(w, plat_cycle_source());
-    put_key(w, "cycles_overflow");
+    tap_put_key(w, "cycles_overflow");
     cbor_put_bool(w, m->overflow);
     return 0;
 }
@@ -782,6 +905,7 @@ size_t tap_handle(const uint8_t *req, size_t req_len, uint8_t *resp, size_t resp
                         "args must be one well-formed map with unique text keys, and nothing may "
                         "follow the request");
     }
+    tap_proto_restore();
     switch (command) {
     case CMD_IDENTIFY: rc = cmd_identify(&t); break;
     case CMD_RESET: rc = cmd_reset(&t); break;
@@ -794,10 +918,21 @@ size_t tap_handle(const uint8_t *req, size_t req_len, uint8_t *resp, size_t resp
     case CMD_SIG_VERIFY: rc = cmd_sig_verify(&t); break;
     case CMD_AEAD_SEAL: rc = cmd_aead_seal(&t); break;
     case CMD_AEAD_OPEN: rc = cmd_aead_open(&t); break;
+    case CMD_HKDF: rc = cmd_hkdf(&t); break;
     case CMD_HASH: rc = cmd_hash(&t); break;
     case CMD_ACCUMULATED: rc = cmd_accumulated(&t); break;
+    case CMD_CRED_LOAD: rc = tap_cmd_cred_load(&t); break;
+    case CMD_SESSION_START: rc = tap_cmd_session_start(&t); break;
+    case CMD_SESSION_DELIVER: rc = tap_cmd_session_deliver(&t); break;
+    case CMD_APP_SEND: rc = tap_cmd_app_send(&t); break;
+    case CMD_APP_RECEIVE: rc = tap_cmd_app_receive(&t); break;
+    case CMD_EXPORT: rc = tap_cmd_export(&t); break;
+    case CMD_KEY_UPDATE: rc = tap_cmd_key_update(&t); break;
+    case CMD_SESSION_INFO: rc = tap_cmd_session_info(&t); break;
+    case CMD_SESSION_CLOSE: rc = tap_cmd_session_close(&t); break;
+    case CMD_SUBSCRIBE_DELIVER: rc = tap_cmd_subscribe_deliver(&t); break;
     case CMD_MEASURE: rc = cmd_measure(&t); break;
-    default: rc = fail(&t, TAP_UNKNOWN_COMMAND, "command code not implemented"); break;
+    default: rc = tap_fail(&t, TAP_UNKNOWN_COMMAND, "command code not implemented"); break;
     }
     /* A failed primitive must not leak hash-context slots into the next command. */
     ctx_pool_reset();

@@ -15,6 +15,7 @@
 
 #include "agent.h"
 #include "config.h"
+#include "nvm_host.h"
 #include "platform.h"
 
 static uint64_t monotonic_ns(void)
@@ -190,15 +191,18 @@ static int serve_tcp(const char *bind_addr, int port)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: pqiot-fw [--listen PORT [--bind ADDR]]\n"
+            "usage: pqiot-fw [--listen PORT [--bind ADDR]] [--nvm FILE]\n"
             "  without options: Test Agent on stdin/stdout with serial framing (spec 12.1)\n"
             "  --listen PORT:   Test Agent on TCP, 4-byte length prefix (REQ-TCP-006);\n"
-            "                   PORT 0 picks a free port and prints it on stderr\n");
+            "                   PORT 0 picks a free port and prints it on stderr\n"
+            "  --nvm FILE:      persistent session contexts (spec 7.7) in FILE (default:\n"
+            "                   $PQIOT_FW_NVM, else memory only)\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *bind_addr = "127.0.0.1";
+    const char *nvm_path = getenv("PQIOT_FW_NVM");
     int port = -1;
     int i;
 
@@ -214,10 +218,16 @@ int main(int argc, char **argv)
             port = (int)value;
         } else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) {
             bind_addr = argv[++i];
+        } else if (strcmp(argv[i], "--nvm") == 0 && i + 1 < argc) {
+            nvm_path = argv[++i];
         } else {
             usage();
             return 2;
         }
+    }
+    if (nvm_path != NULL && nvm_path[0] != '\0' && nvm_host_open(nvm_path) != 0) {
+        fprintf(stderr, "cannot open the NVM file %s; check the path and permissions\n", nvm_path);
+        return 2;
     }
     return port >= 0 ? serve_tcp(bind_addr, port) : serve_stdio();
 }

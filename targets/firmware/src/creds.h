@@ -1,0 +1,47 @@
+/* Credentials of the protocol roles (spec chapter 4): CCS (RFC 8392) with an AKP COSE_Key
+ * {1: 7, 2: kid, 3: alg, -1: pub}. The exact CCS bytes are kept because they enter the EDHOC
+ * transcript as CRED_x. One own credential (with its signature key) and a few peers
+ * (allow-list); kids are byte strings. */
+#ifndef PQIOT_CREDS_H
+#define PQIOT_CREDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest signature public key of the enabled suites (ML-DSA-44: 1312 bytes). */
+#ifndef CRED_MAX_PUBLIC_KEY
+#define CRED_MAX_PUBLIC_KEY 1312u
+#endif
+#define CRED_MAX_SECRET_KEY 2560u /* ML-DSA-44 */
+#define CRED_MAX_KID 16u
+/* CCS = key + kid + subject + a few dozen bytes of CBOR structure. */
+#define CRED_MAX_CCS (CRED_MAX_PUBLIC_KEY + CRED_MAX_KID + 96u)
+#define CRED_MAX_PEERS 2u
+
+typedef struct {
+    int loaded;
+    uint8_t ccs[CRED_MAX_CCS];
+    size_t ccs_len;
+    uint8_t kid[CRED_MAX_KID];
+    size_t kid_len;
+    int64_t alg;
+    size_t pub_pos, pub_len; /* the public key inside ccs */
+} credential;
+
+/* Parse a CCS into `out` (copied). Returns 0, -1 if malformed / unsupported, -2 if too large. */
+int cred_parse(const uint8_t *ccs, size_t len, credential *out);
+
+/* The own credential and its secret key; the peer allow-list. */
+credential *cred_own(void);
+uint8_t *cred_own_secret(void);
+size_t *cred_own_secret_len(void);
+/* A free peer slot, or NULL when full. */
+credential *cred_free_peer_slot(void);
+/* Forget every other peer with the kid of `kept`. */
+void cred_drop_other_peers(const credential *kept);
+/* The peer with this kid, or NULL. */
+const credential *cred_find_peer(const uint8_t *kid, size_t kid_len);
+/* Forget everything (RESET "all"). */
+void cred_reset(void);
+
+#endif
