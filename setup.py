@@ -9,7 +9,7 @@ from pathlib import Path
 
 from setuptools import find_namespace_packages, setup
 
-PORTIONS = ("cli", "reference", "vectors", "conformance", "hil", "fuzz")
+PORTIONS = ("cli", "reference", "vectors", "conformance", "hil", "fuzz", "bench")
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}

@@ -21,8 +21,12 @@ COMMAND_MODULES = (
     "pqiot.cli.keys_cmd",
     "pqiot.cli.peer_cmd",
     "pqiot.cli.vectors_cmd",
+    "pqiot.cli.fuzz_cmd",
     "pqiot.cli.targets_cmd",
     "pqiot.cli.agent_cmd",
+    "pqiot.cli.certify_cmd",
+    "pqiot.cli.report_cmd",
+    "pqiot.cli.bench_cmd",
 )
 
 
