@@ -489,10 +489,14 @@ def test_retransmitted_message_gets_the_cached_reply_without_state_change() -> N
     from pqiot.reference.identity import generate_identity
     from pqiot.reference.software_provider import SoftwareSecurityProvider
 
-    me = generate_identity("ML-DSA-44", subject="retransmit", rng=ShakeRng(b"retransmit"))
+    parties = {
+        role: generate_identity("ML-DSA-44", subject=role, rng=ShakeRng(role.encode()))
+        for role in ("initiator", "responder")
+    }
     configs = []
-    for role in ("initiator", "responder"):
+    for role, peer in (("initiator", "responder"), ("responder", "initiator")):
         provider = SoftwareSecurityProvider()
+        me = parties[role]
         configs.append(
             HandshakeConfig(
                 role=role,  # type: ignore[arg-type]
@@ -501,7 +505,7 @@ def test_retransmitted_message_gets_the_cached_reply_without_state_change() -> N
                 credential=me.credential,
                 key=me.install(provider),
                 provider=provider,
-                resolver=AllowListResolver([me.credential]),
+                resolver=AllowListResolver([parties[peer].credential]),
                 rng=ShakeRng(role.encode()),
             )
         )
