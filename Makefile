@@ -164,7 +164,7 @@ coverage: venv ## the default test suite under coverage, HTML in reports/coverag
 	$(COVERAGE) html
 	$(COVERAGE) report
 
-certify: setup ## certification run (pqiot certify), report in reports/certify/
+certify: setup firmware ## certification run (pqiot certify), report in reports/certify/
 	$(PQIOT) certify --target $(CERTIFY_TARGET) --out $(CERTIFY_OUT)
 
 # --- Firmware --------------------------------------------------------------------
