@@ -124,7 +124,7 @@ $(PQCLEAN_STAMP): $(PQCLEAN_TGZ)
 
 # Lint and tests both run, so one CI log shows every problem; either failing
 # fails the target. pytest's exit code 5 (no tests collected) is a failure.
-test: setup ## lint, then the test suite without slow/hardware/long_fuzz tests
+test: setup firmware ## lint, then the test suite without slow/hardware/long_fuzz tests
 	@lint=0; tests=0; \
 	$(MAKE) lint || lint=$$?; \
 	$(MAKE) pytest || tests=$$?; \
