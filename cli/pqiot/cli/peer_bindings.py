@@ -278,7 +278,12 @@ async def connect_coap(endpoint: Endpoint, url: CoapUrl, payload: bytes) -> byte
 
     context = await aiocoap.Context.create_client_context()
     try:
-        initiator = CoapInitiator(context, f"coap://{url.host}:{url.port}", endpoint.session())
+        initiator = CoapInitiator(
+            context,
+            f"coap://{url.host}:{url.port}",
+            endpoint.session(),
+            new_session=endpoint.session,  # REQ-COAP-009: new handshake at the threshold
+        )
         started = time.monotonic()
         try:
             completed = await initiator.handshake()
