@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pqiot.bench.environment import compiler_of, git_revision, host_environment
-from pqiot.bench.handshake import measure_handshakes, suite_primitives
+from pqiot.bench.environment import git_revision, host_environment
+from pqiot.bench.handshake import HandshakeResult, measure_handshakes, suite_primitives
+from pqiot.bench.image import image_figures
 from pqiot.bench.messages import DEFAULT_SIGN_MESSAGES, MESSAGE_STREAM_SEED
 from pqiot.bench.primitives import AEADS, HASHES, KEM_SETS, SIG_ALGS, measure_primitives
 from pqiot.bench.report import SCHEMA, metric, metric_from_samples
@@ -22,7 +23,15 @@ from pqiot.bench.stats import DEFAULT_SPREAD_THRESHOLD
 from pqiot.hil.runner import TargetRunner
 from pqiot.reference import suites as suite_table
 
-__all__ = ["BenchOptions", "run_bench"]
+__all__ = [
+    "BenchOptions",
+    "clock_of",
+    "handshake_metrics",
+    "handshake_ratios",
+    "measure_declaration",
+    "plan_measurements",
+    "run_bench",
+]
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,7 @@ class BenchOptions:
     handshakes: bool = True
 
 
-def _plan(
+def plan_measurements(
     identity: dict[str, Any], options: BenchOptions
 ) -> tuple[list[str], list[int], list[str]]:
     """(primitives, suites, notes): what to measure given what the target declares."""
@@ -73,7 +82,7 @@ def _plan(
     return prims, chosen, notes
 
 
-def _ratios(
+def handshake_ratios(
     metrics: list[dict[str, Any]], threshold: float, same_code: bool
 ) -> list[dict[str, Any]]:
     """Handshake cost / sum of the primitives that role must run, per suite and role."""
@@ -141,6 +150,44 @@ def _ratios(
     return out
 
 
+def handshake_metrics(result: HandshakeResult, threshold: float) -> list[dict[str, Any]]:
+    """Metrics of measured handshakes: DUT cost, steps, end to end, records, bytes per binding."""
+    metrics = [metric_from_samples(s, threshold) for s in result.samples]
+    for suite_id, per_binding in result.wire.items():
+        for binding, size in per_binding.items():
+            metrics.append(
+                metric(
+                    f"handshake {suite_id} bytes {binding}",
+                    "wire",
+                    "bytes",
+                    [size],
+                    threshold=threshold,
+                    suite=suite_id,
+                    notes=[f"EDHOC message sizes {result.messages[suite_id]}"],
+                )
+            )
+    return metrics
+
+
+def measure_declaration(identity: dict[str, Any]) -> dict[Any, Any]:
+    """IDENTIFY's ``measure`` map (cycle source, clock, stack painting), or empty."""
+    raw = identity.get("measure")
+    return raw if isinstance(raw, dict) else {}
+
+
+def clock_of(clock: Any, identity: dict[str, Any]) -> dict[str, Any]:
+    """The clock a figure was taken at: the target description's, else what IDENTIFY says."""
+    declared = measure_declaration(identity)
+    clock_hz = declared.get("clock_hz")
+    return {
+        "hz": clock.hz if clock else (clock_hz if isinstance(clock_hz, int) else 0),
+        "cycle_counter": clock.cycle_counter if clock else declared.get("cycles"),
+        "flash_wait_states": getattr(clock, "flash_wait_states", None),
+        "cache": getattr(clock, "cache", None),
+        "notes": getattr(clock, "notes", None),
+    }
+
+
 def _signing_distribution(metrics: list[dict[str, Any]], count: int) -> dict[str, Any]:
     dist: dict[str, Any] = {
         "messages": count,
@@ -174,7 +221,7 @@ def run_bench(runner: TargetRunner, options: BenchOptions) -> dict[str, Any]:
     t0 = time.monotonic()
     try:
         identity = client.identify()
-        prims, chosen, notes = _plan(identity, options)
+        prims, chosen, notes = plan_measurements(identity, options)
         primitive_samples = measure_primitives(
             client,
             prims,
@@ -191,83 +238,21 @@ def run_bench(runner: TargetRunner, options: BenchOptions) -> dict[str, Any]:
         client.close()
     metrics = [metric_from_samples(s, options.spread_threshold) for s in primitive_samples]
     if handshakes is not None:
-        metrics += [metric_from_samples(s, options.spread_threshold) for s in handshakes.samples]
-        for suite_id, per_binding in handshakes.wire.items():
-            for binding, size in per_binding.items():
-                metrics.append(
-                    metric(
-                        f"handshake {suite_id} bytes {binding}",
-                        "wire",
-                        "bytes",
-                        [size],
-                        threshold=options.spread_threshold,
-                        suite=suite_id,
-                        notes=[f"EDHOC message sizes {handshakes.messages[suite_id]}"],
-                    )
-                )
-        metrics += _ratios(
+        metrics += handshake_metrics(handshakes, options.spread_threshold)
+        metrics += handshake_ratios(
             metrics, options.spread_threshold, str(identity.get("firmware")) != "reference"
         )
-    image = runner.image_path()
-    footprint = None
-    compiler, flags = "n/a (interpreted)", "n/a"
-    if image is not None and image.exists():
-        from pqiot.hil.footprint import elf_footprint
-
-        try:
-            fp = elf_footprint(image)
-        except ValueError:
-            fp = None
-        if fp is not None:
-            compiler, flags = compiler_of(image)
-        if fp is not None and description.kind != "host":
-            footprint = fp.to_json()
-            static_ram = fp.ram_bytes - fp.stack_reserved
-            for name, value, note in (
-                ("flash_bytes", fp.flash_bytes, "text + data"),
-                ("static_ram_bytes", static_ram, "data + bss, without the reserved stack"),
-                ("stack_reserved_bytes", fp.stack_reserved, "the .stack section (linker)"),
-            ):
-                metrics.append(
-                    metric(
-                        f"image {name}", "footprint", "bytes", [value], threshold=1.0, notes=[note]
-                    )
-                )
-            for m in [m for m in metrics if m["group"] == "handshake" and m["stack_bytes"]]:
-                metrics.append(
-                    metric(
-                        f"{m['name']} device RAM",
-                        "footprint",
-                        "bytes",
-                        [static_ram + m["stack_bytes"]],
-                        threshold=1.0,
-                        suite=m["suite"],
-                        role=m["role"],
-                        notes=["static RAM + peak painted stack of the handshake (test build)"],
-                    )
-                )
-    else:
-        import sys
-
-        compiler = f"CPython {sys.version.split()[0]}"
+    image = image_figures(runner.image_path(), description.kind, metrics)
+    metrics += image.metrics
     units = sorted({m["unit"] for m in metrics if m["group"] == "primitive"})
-    clock = description.clock
-    raw_measure = identity.get("measure")
-    measure_info: dict[Any, Any] = raw_measure if isinstance(raw_measure, dict) else {}
-    clock_hz = measure_info.get("clock_hz")
+    measure_info = measure_declaration(identity)
     return {
         "schema": SCHEMA,
         "target": description.name,
         "kind": description.kind,
-        "clock": {
-            "hz": clock.hz if clock else (clock_hz if isinstance(clock_hz, int) else 0),
-            "cycle_counter": clock.cycle_counter if clock else measure_info.get("cycles"),
-            "flash_wait_states": getattr(clock, "flash_wait_states", None),
-            "cache": getattr(clock, "cache", None),
-            "notes": getattr(clock, "notes", None),
-        },
-        "compiler": compiler,
-        "flags": flags,
+        "clock": clock_of(description.clock, identity),
+        "compiler": image.compiler,
+        "flags": image.flags,
         "git_revision": git_revision(runner.root),
         "firmware": str(identity.get("firmware")),
         "unit": units[0] if len(units) == 1 else units,
@@ -284,7 +269,7 @@ def run_bench(runner: TargetRunner, options: BenchOptions) -> dict[str, Any]:
             "primitives": prims,
             "seeds": "SHAKE128 streams labelled 'pqiot-bench/...' (fixed)",
         },
-        "footprint": footprint,
+        "footprint": image.footprint,
         "signing_distribution": _signing_distribution(metrics, options.sign_messages),
         "metrics": metrics,
         "notes": notes
