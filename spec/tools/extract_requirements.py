@@ -4,9 +4,13 @@
 Why: tests, the conformance suite and reports refer to requirements by ID, so
 the IDs must be unique, well-formed and machine-readable. This script is the
 single parser for them. It prints a JSON array of
-``{"id", "level", "area", "file", "line", "text"}`` objects to stdout and exits
-with status 1 (problems listed on stderr) when an ID is malformed, duplicated,
-spread over two chapters, or referenced without being defined.
+``{"id", "level", "area", "file", "line", "text", "verification",
+"verification_reason"}`` objects to stdout and exits with status 1 (problems
+listed on stderr) when an ID is malformed, duplicated, spread over two
+chapters, or referenced without being defined, or when the verification-method
+table (chapter 14 §14.5) is malformed. ``verification`` is ``"test"`` unless
+that table says ``"declaration"`` or ``"claim"``; the conformance report and
+claim depend on it.
 
 Usage: ``python spec/tools/extract_requirements.py [SPEC_DIR]``
 (SPEC_DIR defaults to the directory above this script).
@@ -17,10 +21,12 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 LEVELS = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY")
+#: How a requirement is verified (chapter 14 §14.5); "test" unless the table says otherwise.
+VERIFICATION_METHODS = ("test", "declaration", "claim")
 
 # The contract of spec/README.md: a tool may rely on exactly this pattern.
 REQUIREMENT_PATTERN = re.compile(
@@ -36,6 +42,10 @@ _BOLD_CANDIDATE = re.compile(r"\*\*\s*REQ[-_ ][^*]*\*\*", re.IGNORECASE)
 # Plain references in running text (used to find dangling references).
 _REFERENCE = re.compile(r"\bREQ-[A-Z]+-\d{3}\b")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
+# A row of the §14.5 table: | REQ-ID | method | reason |
+_VERIFICATION_ROW = re.compile(r"^\|\s*(REQ-[A-Z]+-\d{3})\s*\|\s*([^|]*?)\s*\|\s*([^|]*?)\s*\|\s*$")
+_VERIFICATION_SECTION = "verification method"
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class Requirement:
     file: str
     line: int
     text: str
+    verification: str = "test"
+    verification_reason: str = ""
 
 
 class RequirementError(Exception):
@@ -83,9 +95,16 @@ def extract(spec_dir: Path) -> list[Requirement]:
     requirements: list[Requirement] = []
     references: list[tuple[str, str, int]] = []
     problems: list[str] = []
+    methods: dict[str, tuple[str, str, str]] = {}
     for path in files:
+        section = ""
         for number, line in _markdown_lines(path):
             where = f"{path.name}:{number}"
+            heading = _HEADING.match(line)
+            if heading:
+                section = heading.group(1).lower()
+            elif _VERIFICATION_SECTION in section:
+                problems.extend(_verification_row(line, where, methods))
             definition = _DEFINITION.match(line.strip())
             if definition:
                 req_id, level, text = definition.groups()
@@ -108,7 +127,31 @@ def extract(spec_dir: Path) -> list[Requirement]:
     problems.extend(_check_references(requirements, references))
     if problems:
         raise RequirementError(problems)
-    return requirements
+    return [
+        replace(req, verification=methods[req.id][0], verification_reason=methods[req.id][1])
+        if req.id in methods
+        else req
+        for req in requirements
+    ]
+
+
+def _verification_row(line: str, where: str, methods: dict[str, tuple[str, str, str]]) -> list[str]:
+    """Record one row of the §14.5 table; other lines of that section are prose."""
+    row = _VERIFICATION_ROW.match(line.strip())
+    if row is None:
+        return []
+    req_id, method, reason = row.groups()
+    if method not in VERIFICATION_METHODS[1:]:
+        return [
+            f"{where}: {req_id}: verification method {method!r} must be "
+            "'declaration' or 'claim' (every requirement not listed is verified by test)"
+        ]
+    if not reason:
+        return [f"{where}: {req_id}: say in one line why no black-box test can establish it"]
+    if req_id in methods:
+        return [f"{where}: {req_id} is listed twice (first at {methods[req_id][2]})"]
+    methods[req_id] = (method, reason, where)
+    return []
 
 
 def _check_unique(requirements: list[Requirement]) -> list[str]:

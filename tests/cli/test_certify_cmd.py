@@ -40,7 +40,7 @@ def smoke_run(
     deviations = out.parent / "deviations.toml"
     deviations.write_text(
         '[[deviation]]\nrequirement = "REQ-TAP-008"\nreason = "believed broken"\n'
-        '[[deviation]]\nrequirement = "REQ-SP-001"\nreason = "no secure element"\n'
+        '[[deviation]]\nrequirement = "REQ-HS-035"\nreason = "CPython cannot zeroise bytes"\n'
     )
     done = certify("--target", "host-ref", "--out", str(out), "-k", SMOKE,
                    "--deviations", str(deviations))  # fmt: skip
@@ -65,8 +65,53 @@ def test_smoke_run_writes_every_report_file(
     assert verdicts["REQ-SP-001"]["verdict"] == "untested"
     flagged = {d["requirement"]: d for d in report["deviations"]}
     assert flagged["REQ-TAP-008"]["unexpected_pass"] is True, "a passing deviation is flagged"
-    assert flagged["REQ-SP-001"]["unexpected_pass"] is False
+    assert flagged["REQ-HS-035"]["unexpected_pass"] is False
     assert all((out / t["log"]).is_file() for t in report["tests"])
+
+
+def test_smoke_run_uses_the_declarations_the_target_names(
+    smoke_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """host-ref.toml names targets/declarations/reference.toml; the report shows, never passes, it."""
+    out, done = smoke_run
+    assert (out / "declarations.toml").is_file(), "the declarations are part of the evidence"
+    assert "declarations: " in done.stdout and "NOT DECLARED   REQ-HS-035" in done.stdout
+    report = json.loads((out / "report.json").read_text())
+    verdicts = {r["id"]: r for r in report["requirements"]}
+    assert verdicts["REQ-SP-007"]["verification"] == "declaration"
+    assert verdicts["REQ-SP-007"]["verdict"] == "untested"
+    assert "SoftwareSecurityProvider" in verdicts["REQ-SP-007"]["declaration"]["statement"]
+    assert "REQ-SP-007" in report["claim"]["mandatory_declared"]
+    assert "REQ-HS-035" in report["claim"]["mandatory_not_declared"], "a real gap stays visible"
+
+
+def test_a_declaration_for_a_tested_requirement_is_refused(tmp_path: Path) -> None:
+    """REQ-CONF-008: refused before any test runs, with the reason."""
+    declarations = tmp_path / "declarations.toml"
+    declarations.write_text(
+        '[[declaration]]\nrequirement = "REQ-HS-004"\nstatement = "s"\nevidence = "e"\n'
+    )
+    done = certify("--target", "host-ref", "--out", str(tmp_path / "o"),
+                   "--declarations", str(declarations))  # fmt: skip
+    assert done.returncode != 0
+    assert "REQ-HS-004 is verified by test, not by declaration" in done.stderr
+    assert not (tmp_path / "o").exists(), "nothing ran"
+
+
+def test_declarations_file_comes_from_the_flag_or_the_target(tmp_path: Path) -> None:
+    import argparse
+
+    from pqiot.cli.certify_cmd import _declarations_file
+
+    def args(**kw: object) -> argparse.Namespace:
+        base = {"target": "host-ref", "declarations": None, "no_declarations": False}
+        return argparse.Namespace(**(base | kw))
+
+    assert _declarations_file(args()).name == "reference.toml"  # type: ignore[union-attr]
+    assert _declarations_file(args(target="qemu-m4")).name == "firmware.toml"  # type: ignore[union-attr]
+    assert _declarations_file(args(no_declarations=True)) is None
+    assert _declarations_file(args(declarations=tmp_path / "x.toml")) == tmp_path / "x.toml"
+    assert _declarations_file(args(target="no-such-board")) is None
 
 
 def test_report_verify_and_show(smoke_run: tuple[Path, subprocess.CompletedProcess[str]],
@@ -157,3 +202,14 @@ def test_full_certification_of_host_ref(tmp_path: Path) -> None:
     assert report["summary"]["blocked"] == 0
     assert all(cell["outcome"] == "passed" for cell in report["interop"])
     assert elapsed < 90, f"full host-ref certification took {elapsed:.0f} s"
+
+
+def test_a_requirement_cannot_be_both_declared_and_deviated(tmp_path: Path) -> None:
+    """A declaration says it is met, a deviation that it is not: certify refuses both at once."""
+    deviations = tmp_path / "deviations.toml"
+    deviations.write_text('[[deviation]]\nrequirement = "REQ-SP-001"\nreason = "r"\n')
+    done = certify("--target", "host-ref", "--out", str(tmp_path / "o"),
+                   "--deviations", str(deviations))  # fmt: skip
+    assert done.returncode != 0
+    assert "REQ-SP-001: both declared as met" in done.stderr
+    assert not (tmp_path / "o").exists()

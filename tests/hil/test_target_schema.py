@@ -144,3 +144,23 @@ def test_targets_directory_can_be_overridden(
     monkeypatch.setenv("PQIOT_TARGETS", str(tmp_path))
     assert targets_dir() == tmp_path
     assert load_targets() == {}
+
+
+def test_declarations_file_is_resolved_next_to_the_target_file(tmp_path: Path) -> None:
+    """`declarations` (spec §14.5.1) is relative to the target file and must exist."""
+    (tmp_path / "declarations").mkdir()
+    (tmp_path / "declarations" / "demo.toml").write_text("declaration = []\n")
+    data = _minimal(declarations="declarations/demo.toml")
+    description = parse_description(data, str(tmp_path / "demo.toml"))
+    assert description.declarations == tmp_path / "declarations" / "demo.toml"
+    assert description.to_json()["declarations"] == str(tmp_path / "declarations" / "demo.toml")
+    with pytest.raises(TargetError, match=r"declarations: .*absent.toml does not exist"):
+        parse_description(_minimal(declarations="absent.toml"), str(tmp_path / "demo.toml"))
+    with pytest.raises(TargetError, match="declarations: must be a string"):
+        parse_description(_minimal(declarations=3), "<memory>")
+
+
+def test_our_targets_name_their_declarations() -> None:
+    assert target("host-ref").declarations is not None
+    assert target("host-ref").declarations.name == "reference.toml"  # type: ignore[union-attr]
+    assert target("qemu-m4").declarations == target("host-fw").declarations

@@ -197,3 +197,44 @@ def test_extractor_ignores_examples_in_code_blocks(
     code, out, _ = _run_on(tmp_path, "```\n**REQ-<AREA>-<NNN>** (<LEVEL>): <text>\n```\n", capsys)
     assert code == 0
     assert json.loads(out) == []
+
+
+# --- verification methods (chapter 14 §14.5) ------------------------------------------------------
+
+_TABLE = (
+    "- **REQ-HS-001** (MUST): Erase keys.\n- **REQ-HS-002** (MUST): Send bytes.\n\n"
+    "## 14.5 Verification method\n\n| requirement | method | why |\n|---|---|---|\n"
+)
+
+
+def test_extractor_reports_the_verification_method(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _run_on(tmp_path, _TABLE + "| REQ-HS-001 | declaration | memory |\n", capsys)
+    assert code == 0
+    methods = {r["id"]: (r["verification"], r["verification_reason"]) for r in json.loads(out)}
+    assert methods == {"REQ-HS-001": ("declaration", "memory"), "REQ-HS-002": ("test", "")}
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("| REQ-HS-001 | review | memory |\n", "must be 'declaration' or 'claim'"),
+        ("| REQ-HS-001 | declaration |  |\n", "why no black-box test"),
+        ("| REQ-HS-001 | claim | a |\n| REQ-HS-001 | claim | b |\n", "listed twice"),
+        ("| REQ-HS-009 | claim | a |\n", "undefined requirement REQ-HS-009"),
+    ],
+)
+def test_extractor_rejects_a_broken_verification_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: str, message: str
+) -> None:
+    code, _, err = _run_on(tmp_path, _TABLE + rows, capsys)
+    assert code == 1 and message in err
+
+
+def test_only_unobservable_requirements_are_declared(requirements: list[dict[str, object]]) -> None:
+    """§14.5 is conservative: wire and TAP behaviour stays verified by test."""
+    declared = {str(r["id"]) for r in requirements if r["verification"] == "declaration"}
+    assert {"REQ-HS-035", "REQ-GEN-004", "REQ-TAP-002", "REQ-KS-011"} <= declared
+    assert not declared & {"REQ-SP-002", "REQ-SP-003", "REQ-SP-005", "REQ-SP-012", "REQ-HS-004"}
+    assert all(r["verification_reason"] for r in requirements if r["verification"] != "test")

@@ -21,10 +21,12 @@ from pqiot.conformance.bundle import (
     load_signing_key,
     write_manifest,
 )
+from pqiot.conformance.declarations import Declaration, load_declarations
 from pqiot.conformance.deviations import Deviation, load_deviations
 from pqiot.conformance.html import write_html
 from pqiot.conformance.journal import JOURNAL_NAME, read_journal
 from pqiot.conformance.junit import write_junit
+from pqiot.conformance.metrics import attach_measurements
 from pqiot.conformance.report import build_report
 from pqiot.conformance.requirements import load_catalogue
 
@@ -68,7 +70,11 @@ def _prepare_out(out: Path, resume: bool) -> None:
 
 
 def write_reports(
-    out: Path, deviations: dict[str, Deviation], key: SigningKey, started: float
+    out: Path,
+    deviations: dict[str, Deviation],
+    key: SigningKey,
+    started: float,
+    declarations: dict[str, Declaration] | None = None,
 ) -> dict[str, Any]:
     """Build report.json, junit.xml and report.html from the journal, then sign the bundle."""
     import json
@@ -81,7 +87,10 @@ def write_reports(
         "key_source": key.source,
         "public_key_sha256": __import__("hashlib").sha256(key.public_key).hexdigest(),
     }
-    report = build_report(catalogue, state, deviations, signing=signing, started=started)
+    report = build_report(
+        catalogue, state, deviations, signing=signing, started=started, declarations=declarations
+    )
+    attach_measurements(report, out / JOURNAL_NAME)
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
     write_junit(report, out / "junit.xml")
     write_html(report, out / "report.html")
@@ -100,10 +109,13 @@ def certify(
     resume: bool = False,
     keyword: str | None = None,
     deviations_path: Path | None = None,
+    declarations_path: Path | None = None,
     signing_key_path: Path | None = None,
     transport: str = "auto",
     quiet: bool = False,
+    measure: bool | None = None,
 ) -> CertifyResult:
+    """Run the suite on ``target`` into ``out``; ``measure`` defaults to "unless -k selects"."""
     import pytest
 
     started = time.time()
@@ -111,10 +123,23 @@ def certify(
     deviations: dict[str, Deviation] = {}
     if deviations_path is not None:
         deviations = load_deviations(deviations_path, catalogue.ids())
+    declarations: dict[str, Declaration] = {}
+    if declarations_path is not None:
+        declarations = load_declarations(declarations_path, catalogue)
+    both = sorted(deviations.keys() & declarations.keys())
+    if both:
+        raise CertificationError(
+            f"{', '.join(both)}: both declared as met ({declarations_path}) and as a deviation "
+            f"({deviations_path}); keep only the one that is true"
+        )
     key = load_signing_key(signing_key_path) if signing_key_path else ephemeral_key()
     _prepare_out(out, resume)
     if deviations_path is not None:
         shutil.copyfile(deviations_path, out / f"deviations{deviations_path.suffix}")
+    copy = out / "declarations.toml"
+    if declarations_path is not None and declarations_path.resolve() != copy.resolve():
+        # Part of the signed evidence: the certifier reviews exactly what the report shows.
+        shutil.copyfile(declarations_path, copy)
     args = [
         str(SUITE_DIR),
         "-c",
@@ -140,6 +165,8 @@ def certify(
         args.append("--resume")
     if keyword:
         args += ["-k", keyword]
+    if measure if measure is not None else not keyword:
+        args.append("--measure")
     code = int(pytest.main(args))
     state = read_journal(out / JOURNAL_NAME)
     if not state.runs:
@@ -149,5 +176,5 @@ def certify(
             f"the certification of {target!r} did not start (pytest exit {code}); "
             "the reason is printed above"
         )
-    report = write_reports(out, deviations, key, started)
+    report = write_reports(out, deviations, key, started, declarations)
     return CertifyResult(out, report, code, code == _PYTEST_INTERRUPTED)

@@ -2,8 +2,9 @@
 
 Sections: claim and signing notice, verdict summary, interop matrix (suite x
 role x binding, as the QUIC interop runner shows it), requirement matrix by
-area, deviations, metrics with inline SVG bar charts, and the test list with
-links to the per-test logs.
+area, requirements verified by vendor declaration (spec §14.5), deviations,
+metrics with inline SVG bar charts, and the test list with links to the
+per-test logs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections import defaultdict
 from html import escape
 from pathlib import Path
 from typing import Any
+
+from pqiot.conformance.html_metrics import render_measurements
 
 __all__ = ["write_html"]
 
@@ -105,6 +108,8 @@ def _requirements(report: dict[str, Any]) -> str:
             for t in req["tests"]
         )
         flag = " ⚑ deviation" if req["deviation"] else ""
+        if req.get("verification", "test") != "test":
+            flag += f" ✎ {req['verification']}"
         rows.append(
             f"<tr><td>{escape(req['id'])}{flag}</td><td>{escape(req['level'])}</td>"
             f"{_badge(req['verdict'])}<td><small>{escape(req['reason'])}</small></td>"
@@ -118,8 +123,35 @@ def _requirements(report: dict[str, Any]) -> str:
     )
 
 
+def _declarations(report: dict[str, Any]) -> str:
+    """Spec §14.5: what rests on the vendor's word, apart from what was tested."""
+    rows = []
+    for d in report.get("declarations", []):
+        if not d["applicable"]:
+            continue
+        if d["declared"]:
+            said = f"{escape(d['statement'])}<br><small>evidence: {escape(d['evidence'])}</small>"
+        else:
+            said = "<b>no vendor declaration</b>"
+        rows.append(
+            f"<tr><td>{escape(d['requirement'])}</td><td>{escape(d['level'])}</td>"
+            f"{_badge(d['verdict'])}<td>{said}</td>"
+            f"<td><small>{escape(d['why_not_tested'])}</small></td></tr>"
+        )
+    if not rows:
+        return "<p>No applicable requirement is verified by declaration.</p>"
+    return (
+        '<div class="warn">These requirements cannot be observed by a black-box test. They '
+        "are never counted as passed: the claim rests on the vendor's statements below, "
+        "which a certifier must review against the evidence.</div>"
+        "<table><tr><th>requirement</th><th>level</th><th>verdict</th>"
+        "<th>vendor statement</th><th>why no test</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
 def _metrics(report: dict[str, Any]) -> str:
-    metrics = report["metrics"]
+    metrics = [m for m in report["metrics"] if m.get("source") != "measurement"]
     if not metrics:
         return "<p>No metrics were recorded.</p>"
     rows = "".join(
@@ -200,10 +232,11 @@ transport {escape(str(target.get("transport")))}</p>
 <h2>Summary</h2><table>{counts}<tr><th>total</th><td>{summary["total"]}</td></tr></table>
 <h2>Interop matrix</h2>{_interop(report)}
 <h2>Requirements</h2>{_requirements(report)}
+<h2>Verified by vendor declaration</h2>{_declarations(report)}
 <h2>Vendor deviations</h2>
 {deviation_table}
 <p><small>Deviations never count as passes.</small></p>
-<h2>Metrics</h2>{_metrics(report)}
+<h2>Metrics</h2>{_metrics(report)}{render_measurements(report)}
 <h2>Tests</h2><table><tr><th>test</th><th>outcome</th><th>time</th><th>detail</th></tr>{tests}</table>
 </body></html>
 """

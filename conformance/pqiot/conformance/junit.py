@@ -1,4 +1,10 @@
-"""``junit.xml``: the test results for CI systems, one testcase per conformance test."""
+"""``junit.xml``: the test results for CI systems, one testcase per conformance test.
+
+Requirements verified by vendor declaration (spec §14.5) get a testcase of their
+own in class ``declarations``: skipped when declared (never passed: a certifier
+must review it), failed when an applicable MUST lacks a declaration, since that
+alone denies the claim.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,37 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["write_junit"]
+
+
+def _declarations(suite: ET.Element, report: dict[str, Any]) -> None:
+    rows = [r for r in report.get("declarations", []) if r["applicable"]]
+    missing = set(report["claim"].get("mandatory_not_declared", []))
+    for row in rows:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {"classname": "declarations", "name": row["requirement"], "time": "0"},
+        )
+        if row["verdict"] in ("fail", "blocked"):
+            ET.SubElement(
+                case, "failure", {"message": f"a test of its observable part: {row['verdict']}"}
+            )
+        elif row["requirement"] in missing:
+            ET.SubElement(
+                case,
+                "failure",
+                {"message": f"no vendor declaration for this {row['level']} (spec §14.5)"},
+            )
+        else:
+            state = "declared: " + row["statement"] if row["declared"] else "not declared"
+            ET.SubElement(
+                case, "skipped", {"message": f"verified by vendor declaration; {state}"[:500]}
+            )
+    failed = sum(1 for c in suite.iter("testcase") if c.find("failure") is not None)
+    skipped = sum(1 for c in suite.iter("testcase") if c.find("skipped") is not None)
+    suite.set("tests", str(len(suite.findall("testcase"))))
+    suite.set("failures", str(failed))
+    suite.set("skipped", str(skipped))
 
 
 def write_junit(report: dict[str, Any], path: Path) -> None:
@@ -31,6 +68,7 @@ def write_junit(report: dict[str, Any], path: Path) -> None:
         ("target", report["target"]["name"]),
         ("firmware", report["target"].get("firmware")),
         ("conformant", str(report["claim"]["conformant"]).lower()),
+        ("declarations", report["summary"].get("declarations", 0)),
     ):
         ET.SubElement(properties, "property", {"name": name, "value": str(value)})
     for test in tests:
@@ -55,5 +93,6 @@ def write_junit(report: dict[str, Any], path: Path) -> None:
         elif outcome == "skipped":
             ET.SubElement(case, "skipped", {"message": test.get("detail", "")[:500]})
         ET.SubElement(case, "system-out").text = f"log: {test.get('log')}"
+    _declarations(suite, report)
     ET.indent(suite)
     path.write_bytes(ET.tostring(suite, encoding="utf-8", xml_declaration=True) + b"\n")

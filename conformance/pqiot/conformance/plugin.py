@@ -49,6 +49,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="auto",
         help="auto: host-ref in process, every other target through the HIL harness",
     )
+    group.addoption(
+        "--measure",
+        action="store_true",
+        help="after the tests, measure footprint, primitives and handshakes (report metrics)",
+    )
 
 
 def _active(config: pytest.Config) -> bool:
@@ -106,6 +111,23 @@ def pytest_configure(config: pytest.Config) -> None:
         }
     )
     config.stash[_PROGRESS] = [0, 0]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Measure while the device is still up; the verdicts are already in the journal."""
+    config = session.config
+    if _JOURNAL not in config.stash or not config.getoption("--measure"):
+        return
+    from pqiot.conformance.metrics import measure_after_tests
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    measure_after_tests(
+        config.stash[_DEVICE],
+        config.stash[_JOURNAL].write,
+        config.stash[_OUT] / JOURNAL_NAME,
+        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
+        say=reporter.write_line if reporter is not None else lambda _line: None,
+    )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -3,6 +3,7 @@
 The document is built only from the run journal, the spec and the deviations
 file, so it can be rebuilt at any time (``--resume`` does) and always reflects
 exactly what ran. Its schema is documented in ``docs/report-schema.md``.
+Vendor declarations (spec §14.5) are shown beside the verdicts, never as passes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from pqiot.conformance.applicability import Statement
+from pqiot.conformance.claim import build_claim
+from pqiot.conformance.declarations import Declaration
 from pqiot.conformance.deviations import Deviation
 from pqiot.conformance.journal import JournalState
 from pqiot.conformance.requirements import RequirementCatalogue
@@ -26,7 +29,7 @@ from pqiot.conformance.verdicts import Outcome, TestOutcome, Verdict, aggregate
 __all__ = ["REPORT_SCHEMA", "REPORT_SCHEMA_VERSION", "build_report", "tool_version"]
 
 REPORT_SCHEMA = "pqiot-conformance-report"
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
 VERDICTS = tuple(v.value for v in Verdict)
 
 
@@ -105,18 +108,17 @@ def build_report(
     *,
     signing: Mapping[str, Any],
     started: float,
+    declarations: Mapping[str, Declaration] | None = None,
 ) -> dict[str, Any]:
     if not state.runs:
         raise ValueError("the journal holds no run: nothing was started")
     first_run, last_run = state.runs[0], state.runs[-1]
     identity = dict(last_run.get("identity", {}))
     statement = Statement.from_mapping(identity)
-    verdicts = aggregate(catalogue.requirements, statement, _test_outcomes(state), deviations)
+    verdicts = aggregate(
+        catalogue.requirements, statement, _test_outcomes(state), deviations, declarations
+    )
     counts = Counter(v.verdict.value for v in verdicts)
-    mandatory = [
-        v for v in verdicts if v.requirement.mandatory and v.verdict is not Verdict.NOT_APPLICABLE
-    ]
-    not_passed = [v.requirement.id for v in mandatory if v.verdict is not Verdict.PASS]
     results = state.results
     requirements = []
     for v in verdicts:
@@ -142,6 +144,9 @@ def build_report(
                 ],
                 "deviation": v.deviation.to_json() if v.deviation else None,
                 "unexpected_pass": v.unexpected_pass,
+                "verification": v.verification,
+                "verification_reason": v.requirement.verification_reason,
+                "declaration": v.declaration.to_json() if v.declaration else None,
             }
         )
     deviation_rows = [
@@ -153,6 +158,20 @@ def build_report(
         }
         for v in verdicts
         if v.deviation is not None
+    ]
+    declaration_rows = [
+        {
+            "requirement": v.requirement.id,
+            "level": v.requirement.level,
+            "verdict": v.verdict.value,
+            "applicable": v.verdict is not Verdict.NOT_APPLICABLE,
+            "declared": v.declaration is not None,
+            "why_not_tested": v.requirement.verification_reason,
+            "statement": v.declaration.statement if v.declaration else None,
+            "evidence": v.declaration.evidence if v.declaration else None,
+        }
+        for v in verdicts
+        if v.verification == "declaration"
     ]
     metrics = [
         {**metric, "test": nodeid}
@@ -175,20 +194,16 @@ def build_report(
             "firmware": identity.get("firmware"),
         },
         "conformance_statement": identity,
-        "claim": {
-            "conformant": not not_passed,
-            "applicable_mandatory": len(mandatory),
-            "mandatory_not_passed": not_passed,
-            "statement": (
-                "every applicable MUST / MUST NOT requirement passed"
-                if not not_passed
-                else f"{len(not_passed)} applicable MUST / MUST NOT requirement(s) did not pass"
-            ),
-        },
+        "claim": build_claim(verdicts),
         "summary": {verdict: counts.get(verdict, 0) for verdict in VERDICTS}
-        | {"total": len(verdicts), "deviations": len(deviation_rows)},
+        | {
+            "total": len(verdicts),
+            "deviations": len(deviation_rows),
+            "declarations": sum(1 for row in declaration_rows if row["declared"]),
+        },
         "requirements": requirements,
         "deviations": deviation_rows,
+        "declarations": declaration_rows,
         "tests": [dict(entry) for entry in results.values()],
         "interrupted_tests": state.interrupted,
         "interop": _interop(state),

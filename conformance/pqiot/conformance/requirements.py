@@ -18,6 +18,7 @@ from types import ModuleType
 
 __all__ = [
     "MANDATORY_LEVELS",
+    "VERIFICATION_METHODS",
     "Requirement",
     "RequirementCatalogue",
     "SpecNotFound",
@@ -27,6 +28,9 @@ __all__ = [
 
 #: Levels whose failure denies a conformance claim (REQ-CONF-004).
 MANDATORY_LEVELS = frozenset({"MUST", "MUST NOT"})
+#: Spec §14.5: observed by a conformance test, covered by a vendor declaration, or a rule
+#: about the claim and report themselves.
+VERIFICATION_METHODS = ("test", "declaration", "claim")
 _SPEC_VERSION = re.compile(r"Spec version: \*\*([^*]+)\*\*")
 _PROTOCOL_VERSION = re.compile(r"Protocol version: \*\*([^*]+)\*\*")
 
@@ -45,10 +49,17 @@ class Requirement:
     file: str
     line: int
     text: str
+    #: How the spec says it is verified (§14.5) and, unless by test, why.
+    verification: str = "test"
+    verification_reason: str = ""
 
     @property
     def mandatory(self) -> bool:
         return self.level in MANDATORY_LEVELS
+
+    @property
+    def by_declaration(self) -> bool:
+        return self.verification == "declaration"
 
     @property
     def number(self) -> int:
@@ -106,7 +117,16 @@ def load_catalogue(directory: Path | None = None) -> RequirementCatalogue:
     folder = directory or spec_dir()
     extractor = _extractor(folder)
     requirements = tuple(
-        Requirement(r.id, r.level, r.area, r.file, r.line, r.text)
+        Requirement(
+            r.id,
+            r.level,
+            r.area,
+            r.file,
+            r.line,
+            r.text,
+            getattr(r, "verification", "test"),
+            getattr(r, "verification_reason", ""),
+        )
         for r in extractor.extract(folder)
     )
     readme = (folder / "README.md").read_text(encoding="utf-8")

@@ -10,6 +10,25 @@ __all__ = ["format_summary"]
 _ORDER = ("pass", "fail", "blocked", "untested", "not-applicable")
 
 
+def _declaration_lines(report: dict[str, Any], everything: bool) -> list[str]:
+    """Spec §14.5: what rests on vendor declarations, and what is missing one."""
+    claim = report["claim"]
+    if "verified_by_declaration" not in claim:  # a schema-1 report
+        return []
+    declared, missing = claim["mandatory_declared"], claim["mandatory_not_declared"]
+    lines = [
+        f"declarations: {len(declared)} of {claim['verified_by_declaration']} applicable "
+        f"declaration-verified MUST / MUST NOT declared"
+        + (" (a certifier must review them)" if declared else "")
+    ]
+    lines += [f"  NOT DECLARED   {req_id}" for req_id in missing]
+    if everything:
+        for row in report.get("declarations", []):
+            if row["declared"]:
+                lines.append(f"  DECLARED       {row['requirement']}: {row['statement']}")
+    return lines
+
+
 def format_summary(report: dict[str, Any], *, everything: bool = False) -> str:
     target, claim, summary = report["target"], report["claim"], report["summary"]
     lines = [
@@ -34,6 +53,7 @@ def format_summary(report: dict[str, Any], *, everything: bool = False) -> str:
             f"  DEVIATION {deviation['requirement']} ({deviation['verdict']}): "
             f"{deviation['reason']}{flag}"
         )
+    lines.extend(_declaration_lines(report, everything))
     if report["interop"]:
         ok = sum(1 for c in report["interop"] if c["outcome"] == "passed")
         lines.append(f"interop: {ok}/{len(report['interop'])} cells passed")

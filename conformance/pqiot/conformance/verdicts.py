@@ -5,6 +5,11 @@ requirement; a requirement is ``pass`` only when every test that names it ran
 and passed; a harness problem is ``blocked``, never a pass; a requirement no
 test names is ``untested``. ``blocked`` and ``untested`` are the two kinds of
 the spec's ``not-tested`` (REQ-CONF-004), each with a reason.
+
+A requirement the spec verifies by declaration or by the claim (§14.5) is
+never ``pass``: a passing test sees only its observable part, so it stays
+``untested`` (with the vendor's declaration attached, if any); a failing or
+blocked test still fails or blocks it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pqiot.conformance.applicability import Statement, not_applicable_reason
+from pqiot.conformance.declarations import Declaration
 from pqiot.conformance.deviations import Deviation
 from pqiot.conformance.requirements import Requirement
 
@@ -65,6 +71,11 @@ class RequirementVerdict:
     reason: str = ""
     tests: list[TestOutcome] = field(default_factory=list)
     deviation: Deviation | None = None
+    declaration: Declaration | None = None
+
+    @property
+    def verification(self) -> str:
+        return self.requirement.verification
 
     @property
     def unexpected_pass(self) -> bool:
@@ -88,32 +99,56 @@ def _verdict_of(tests: list[TestOutcome]) -> tuple[Verdict, str]:
     return Verdict.UNTESTED, "no conformance test checks this requirement yet"
 
 
+def _not_by_test(
+    requirement: Requirement, verdict: Verdict, why: str, declared: bool
+) -> tuple[Verdict, str]:
+    """Declaration- and claim-verified requirements: a test can fail them, never pass them."""
+    if verdict in (Verdict.FAIL, Verdict.BLOCKED):
+        return verdict, why
+    observed = f"; {why} (observable part only)" if verdict is Verdict.PASS else ""
+    if requirement.verification == "claim":
+        return Verdict.UNTESTED, f"a rule on the claim and the report (spec §14.5){observed}"
+    state = "declared by the vendor" if declared else "NOT declared by the vendor"
+    return (
+        Verdict.UNTESTED,
+        f"verified by vendor declaration (spec §14.5), {state}; a certifier must review it"
+        f"{observed}",
+    )
+
+
 def aggregate(
     requirements: Iterable[Requirement],
     statement: Statement,
     outcomes: Iterable[TestOutcome],
     deviations: Mapping[str, Deviation] | None = None,
+    declarations: Mapping[str, Declaration] | None = None,
 ) -> list[RequirementVerdict]:
     """Exactly one verdict per requirement, in catalogue order.
 
     Not-applicable wins over test results (a test of an undeclared feature says
-    nothing about the claim); deviations never change a verdict, they are
-    attached to it so the report can show them separately.
+    nothing about the claim); deviations and declarations never turn anything
+    into a pass, they are attached so the report can show them separately.
     """
     by_requirement: dict[str, list[TestOutcome]] = {}
     for outcome in outcomes:
         for req_id in outcome.requirements:
             by_requirement.setdefault(req_id, []).append(outcome.for_requirement(req_id))
     deviations = deviations or {}
+    declarations = declarations or {}
     verdicts = []
     for requirement in requirements:
         tests = by_requirement.get(requirement.id, [])
+        declaration = declarations.get(requirement.id)
         reason = not_applicable_reason(requirement, statement)
         if reason is not None:
             verdict, why = Verdict.NOT_APPLICABLE, reason
         else:
             verdict, why = _verdict_of(tests)
+            if requirement.verification != "test":
+                verdict, why = _not_by_test(requirement, verdict, why, declaration is not None)
         verdicts.append(
-            RequirementVerdict(requirement, verdict, why, tests, deviations.get(requirement.id))
+            RequirementVerdict(
+                requirement, verdict, why, tests, deviations.get(requirement.id), declaration
+            )
         )
     return verdicts

@@ -114,6 +114,8 @@ class TargetDescription:
     verified_on_hardware: bool | None = None
     labgrid_place: str | None = None
     labgrid_coordinator: str | None = None
+    #: Vendor declarations file (spec §14.5.1) used by `pqiot certify` unless overridden.
+    declarations: Path | None = None
 
     @property
     def scheme(self) -> str:
@@ -135,6 +137,7 @@ class TargetDescription:
             "verified_on_hardware": self.verified_on_hardware,
             "labgrid_place": self.labgrid_place,
             "labgrid_coordinator": self.labgrid_coordinator,
+            "declarations": str(self.declarations) if self.declarations else None,
         }
 
 
@@ -235,6 +238,7 @@ def parse_description(data: dict[str, Any], path: str = "<memory>") -> TargetDes
             "conformance",
             "timeouts",
             "labgrid",
+            "declarations",
         )
     )
     schema = top.get("schema", int, required=True)
@@ -404,6 +408,8 @@ def parse_description(data: dict[str, Any], path: str = "<memory>") -> TargetDes
     if place is None and "{labgrid_" in transport:
         top.fail("transport.url", "uses {labgrid_host}/{labgrid_port} but [labgrid] names no place")
 
+    declarations = _declarations_path(top, path)
+
     if problems:
         raise TargetError("invalid target description:\n  " + "\n  ".join(problems))
     assert name is not None and kind is not None
@@ -423,7 +429,19 @@ def parse_description(data: dict[str, Any], path: str = "<memory>") -> TargetDes
         verified_on_hardware=verified,
         labgrid_place=place,
         labgrid_coordinator=coordinator,
+        declarations=declarations,
     )
+
+
+def _declarations_path(top: _Reader, path: str) -> Path | None:
+    """``declarations`` is relative to the target file: a farm folder stays self-contained."""
+    value = top.get("declarations", str)
+    if value is None:
+        return None
+    resolved = Path(value) if path == "<memory>" else Path(path).parent / value
+    if path != "<memory>" and not resolved.is_file():
+        top.fail("declarations", f"{resolved} does not exist (spec §14.5.1 declarations file)")
+    return resolved
 
 
 def load_description(path: Path) -> TargetDescription:
@@ -431,6 +449,10 @@ def load_description(path: Path) -> TargetDescription:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise TargetError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise TargetError(
+            f"{path}: not UTF-8 (byte {exc.start}); target files are UTF-8 TOML"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise TargetError(f"{path}: not valid TOML: {exc}") from None
     return parse_description(data, str(path))
