@@ -124,7 +124,7 @@ $(PQCLEAN_STAMP): $(PQCLEAN_TGZ)
 
 # Lint and tests both run, so one CI log shows every problem; either failing
 # fails the target. pytest's exit code 5 (no tests collected) is a failure.
-test: setup firmware ## lint, then the test suite without slow/hardware/long_fuzz tests
+test: setup firmware firmware-asan ## lint, then the test suite without slow/hardware/long_fuzz tests
 	@lint=0; tests=0; \
 	$(MAKE) lint || lint=$$?; \
 	$(MAKE) pytest || tests=$$?; \
@@ -169,9 +169,12 @@ certify: setup firmware ## certification run (pqiot certify), report in reports/
 
 # --- Firmware --------------------------------------------------------------------
 
-.PHONY: firmware
+.PHONY: firmware firmware-asan
 firmware: deps/pqclean ## reference firmware: host build, qemu-m4 ELF, footprint report
 	$(MAKE) -f targets/firmware/Makefile PQCLEAN_SRC=$(PQCLEAN_SRC) PYTHON=$(PYTHON) all
+
+firmware-asan: deps/pqclean ## host firmware with ASan+UBSan (target host-fw-asan, live fuzzing)
+	$(MAKE) -f targets/firmware/Makefile PQCLEAN_SRC=$(PQCLEAN_SRC) PYTHON=$(PYTHON) host-asan
 
 # --- Cleaning ------------------------------------------------------------------
 

@@ -36,7 +36,21 @@ def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, runner.
         return {result.name: result for result in results}
 
 
-@pytest.mark.parametrize("name", names())
+#: Harnesses whose parser has a reported, not yet fixed defect that Atheris finds within
+#: the smoke second. Strict: the test fails as soon as the fix lands, so the entry goes.
+KNOWN_OPEN: dict[str, str] = {}
+
+
+def _smoke_params() -> list[object]:
+    return [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_OPEN[n]))
+        if n in KNOWN_OPEN
+        else n
+        for n in names()
+    ]
+
+
+@pytest.mark.parametrize("name", _smoke_params())
 def test_harness_runs_under_atheris_without_findings(
     name: str, smoke_results: dict[str, runner.RunResult]
 ) -> None:

@@ -23,6 +23,21 @@ _SUITES = (0, 2, -101, -102, -103, -104, -105, -106, -107, -108, -109, -110)
 _ALGS = (3, 10, 24, 30, -7, -8, -16, -43, -45, -48, -49, -50, -65601, -65602)
 _KEX = (1, 4, -65701, -65702, -65703, -65704)
 
+_TAP_WORDS = """
+data scope set alg sk pk msg sig ctx rnd key nonce aad pt ct hash mode salt ikm prk info len
+prim n slot ccs trust persist role method suites cred session record kem_seed kem_m sig_rnd
+c_id topic now_ms sessions all factory responder initiator full expand extract own peer psk
+group tofu transport link
+"""
+_TOML_WORDS = (
+    'schema = 1\n|name = "|kind = "host"|kind = "qemu"|kind = "board"|[firmware]|[transport]|'
+    "[launch]|[probe]|[clock]|[[memory]]|[conformance]|[timeouts]|[labgrid]|url = |command = [|"
+    "ready = |probe_args|image = |build = |hz = |cycle_counter|start = 0x|size = |suites = [|"
+    "commands = [|primitives = [|boot = |place = |tcp://|serial+tcp://|serial+stdio://|serial://|"
+    "rfc2217://|{port}|{image}|{gdb_port}|{python}|{labgrid_host}|{nope}|"
+    "verified_on_hardware = true|\"\"\"|'''|\\u0000|1_000|inf|nan"
+)
+
 GROUPS: dict[str, tuple[bytes, ...]] = {
     # Heads RFC 8949 §3 (REQ-ENC-002..004): every additional-information form, floats, tags.
     "cbor": (
@@ -172,6 +187,41 @@ GROUPS: dict[str, tuple[bytes, ...]] = {
         cbor.encode("public"),
         b"\xa4",
         b"\x38\x2f",
+    ),
+    # Spec §13.2-13.5: TAP command codes, argument keys and enum values.
+    "tap": (
+        *_ints(0, 1, 2, 16, 17, 18, 32, 33, 34, 48, 49, 56, 57, 58, 64),
+        *_ints(80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 96),
+        *(cbor.encode(key) for key in _TAP_WORDS.split()),
+        b"\x83",
+        b"\xa0",
+        b"\x59\x30\x00",
+        b"\x59\x30\x01",
+    ),
+    # targets/README.md: the tables, keys, schemes and placeholders of a target file.
+    "toml": (*(entry.encode() for entry in _TOML_WORDS.split("|")), b"\xff", b"\xc3\x28"),
+    # Spec §12.3: topic tree, wildcards and the payload prefixes of each MQTT version.
+    "mqtt": (
+        *(
+            entry.encode()
+            for entry in [
+                "/pqiot/v1/",
+                "/hs",
+                "/hsr",
+                "/rec",
+                "/ps/",
+                "plant1",
+                "dev1",
+                "$SYS",
+                "#",
+                "+",
+                "//",
+            ]
+        ),
+        b"\x00",
+        b"\xf5",
+        b"\x42\x01\x00",
+        b"\x67sensor7",
     ),
 }
 

@@ -14,9 +14,9 @@ must re-encode to the input byte for byte (so non-deterministic encodings the
 decoder lets through are crashes too); elsewhere the decoded value must
 survive an encode/decode round trip unchanged.
 
-Live-device fuzzing (``pqiot fuzz target``) will register its targets through
-the same :class:`Harness` type once the HIL harness exists; until then there
-are no device harnesses here.
+Live-device fuzzing (``pqiot fuzz target``, :mod:`pqiot.fuzz.live`) is not a
+one-input function (it needs a device, a link and recovery), so it has its
+own engine; it reuses these seeds, dictionaries and the CBOR mutator.
 """
 
 from __future__ import annotations
@@ -33,6 +33,14 @@ from pathlib import Path
 from pqiot.fuzz import material
 from pqiot.fuzz.contract import ContractViolation
 from pqiot.fuzz.dictionaries import dictionary
+from pqiot.fuzz.more_harnesses import (
+    mqtt_envelope_one_input,
+    mqtt_envelope_seeds,
+    tap_request_one_input,
+    tap_request_seeds,
+    target_file_one_input,
+    target_file_seeds,
+)
 from pqiot.fuzz.seeds import join_payloads, split_payloads
 from pqiot.reference import cbor
 from pqiot.reference.audit import AuditLog, MemorySink
@@ -538,6 +546,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def write_scratch(name: str, data: bytes) -> Path:
+    """Write ``data`` to ``name`` in this process's scratch directory (file-loader harnesses)."""
+    return _write(name, data)
+
+
 def _write(name: str, data: bytes) -> Path:
     path = _scratch() / name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -872,6 +885,29 @@ HARNESSES: tuple[Harness, ...] = (
         serial_one_input,
         _serial_seeds,
         ("framing",),
+        "bytes",
+    ),
+    _h(
+        "tap_request",
+        "Test Agent Protocol request parser (tap.messages.decode_request)",
+        tap_request_one_input,
+        tap_request_seeds,
+        ("cbor", "tap"),
+    ),
+    _h(
+        "target_file",
+        "target description loader (hil.target_schema.load_description)",
+        target_file_one_input,
+        target_file_seeds,
+        ("toml",),
+        "bytes",
+    ),
+    _h(
+        "mqtt_envelope",
+        "MQTT binding envelope: topic checks and 12.3.2 payload prefixes (transports.mqtt)",
+        mqtt_envelope_one_input,
+        mqtt_envelope_seeds,
+        ("mqtt", "cbor", "edhoc"),
         "bytes",
     ),
 )

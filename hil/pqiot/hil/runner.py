@@ -364,17 +364,27 @@ class TargetRunner:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
+    def _kill_group(self) -> None:
+        """SIGKILL what is left of the target's process group (orphaned children)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
     def down(self) -> None:
         self._close_links()
         if self.process is not None:
-            if self.process.poll() is None:
-                try:
-                    os.killpg(self.process.pid, signal.SIGTERM)
-                    # A hung (stopped) target only sees SIGTERM once continued.
-                    os.killpg(self.process.pid, signal.SIGCONT)
-                    self.process.wait(timeout=2)
-                except (subprocess.TimeoutExpired, ProcessLookupError):
-                    self.kill()
+            # The whole process group, even when the launched process already
+            # died: a crashed launcher must not leave its children running.
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                # A hung (stopped) target only sees SIGTERM once continued.
+                os.killpg(self.process.pid, signal.SIGCONT)
+                self.process.wait(timeout=2)
+            except ProcessLookupError:
+                pass
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self._kill_group()
             for stream in (self.process.stdin, self.process.stdout):
                 if stream is not None:
                     stream.close()

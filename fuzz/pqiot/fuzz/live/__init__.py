@@ -1,0 +1,1 @@
+"""Live-device fuzzing: mutated protocol traffic sent to a target through the HIL harness."""
