@@ -26,10 +26,14 @@ from pqiot.hil.verdict import Blocked
 from pqiot.reference.cbor import CborValue
 from pqiot.reference.tap.codes import COMMAND_NAMES, Command, Status
 
-__all__ = ["AgentClient", "Measurement", "StatusError"]
+__all__ = ["AgentClient", "AuditRead", "Measurement", "StatusError"]
 
 #: Commands whose result depends on earlier commands; never retried after recovery.
-STATEFUL = frozenset(range(Command.CRED_LOAD, Command.SUBSCRIBE_DELIVER + 1)) | {Command.MEASURE}
+#: AUDIT_READ also removes what it returns, so a retry would lose events.
+STATEFUL = frozenset(range(Command.CRED_LOAD, Command.SUBSCRIBE_DELIVER + 1)) | {
+    Command.MEASURE,
+    Command.AUDIT_READ,
+}
 
 
 class StatusError(Exception):
@@ -67,6 +71,15 @@ class Measurement:
             "qemu-icount": "instruction_proxy",
             "host-ns": "wall_clock_ns",
         }.get(self.cycle_source, "unknown")
+
+
+@dataclass(frozen=True)
+class AuditRead:
+    """AUDIT_READ (§13.9): JSON lines without LF, events lost to a full buffer, more pending."""
+
+    events: list[str]
+    lost: int
+    more: bool
 
 
 class AgentClient:
@@ -295,12 +308,13 @@ class AgentClient:
         return _bytes(self.call(Command.CRED_LOAD, {"slot": slot, **args}), "kid")
 
     def session_start(
-        self, role: str, method: int, suites: list[int], **options: CborValue
+        self, role: str, method: int, suites: list[int] | None, **options: CborValue
     ) -> tuple[int, list[bytes]]:
-        r = self.call(
-            Command.SESSION_START,
-            {"role": role, "method": method, "suites": list(suites), **options},
-        )
+        """``suites`` None omits the key: the device's default policy (§13.5, REQ-SUITE-003)."""
+        args: dict[str, CborValue] = {"role": role, "method": method, **options}
+        if suites is not None:
+            args["suites"] = list(suites)
+        r = self.call(Command.SESSION_START, args)
         return _int(r, "session"), _byte_list(r, "out")
 
     def session_deliver(self, session: int, msg: bytes) -> tuple[list[bytes], str]:
@@ -340,6 +354,32 @@ class AgentClient:
         if alert is not None:
             args["alert"] = alert
         return _byte_list(self.call(Command.SESSION_CLOSE, args), "out")
+
+    # -- audit (97, optional) ----------------------------------------------------------
+
+    def audit_read(self) -> AuditRead:
+        """Take the buffered audit events (§13.9); status 1 if the device lacks AUDIT_READ."""
+        r = self.call(Command.AUDIT_READ, {})
+        events = _field(r, "events", list, "an array")
+        if not all(isinstance(event, str) for event in events):
+            raise StatusError(
+                Command.AUDIT_READ,
+                Status.INTERNAL,
+                {"error": "result key 'events' holds non-text items"},
+            )
+        return AuditRead([str(e) for e in events], _int(r, "lost"), _bool(r, "more"))
+
+    def audit_read_all(self, *, max_reads: int = 64) -> AuditRead:
+        """AUDIT_READ until ``more`` is false: every buffered event, and the total ``lost``."""
+        events: list[str] = []
+        lost = 0
+        for _ in range(max_reads):
+            part = self.audit_read()
+            events += part.events
+            lost += part.lost
+            if not part.more:
+                return AuditRead(events, lost, False)
+        return AuditRead(events, lost, True)
 
     def publish(
         self, topic: str, content: bytes, *, encrypt: bool, group_kid: bytes, **options: CborValue

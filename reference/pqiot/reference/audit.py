@@ -16,6 +16,11 @@ public value log :func:`fingerprint` of it, or its hex explicitly. As a second
 line of defence, detail keys that name secrets (``private``, ``secret``,
 ``psk``, ``prk``, ``seed``, ``password``, ``master``) and hex/base64 strings
 longer than a SHA-256 digest are rejected too.
+
+A sink that cannot take a line (disk full, a bounded buffer that is full)
+raises ``OSError``; the log then counts the event as lost instead of failing
+the protocol operation that emitted it, and the next line it manages to write
+carries the count as ``detail.lost_events`` (REQ-AUDIT-009).
 """
 
 from __future__ import annotations
@@ -233,6 +238,12 @@ class AuditLog:
     ) -> None:
         self._sink: AuditSink = sink if hasattr(sink, "write_line") else StreamSink(sink)
         self._clock = clock
+        self._lost = 0
+
+    @property
+    def lost_events(self) -> int:
+        """Events not written since the last line that was (REQ-AUDIT-009)."""
+        return self._lost
 
     def emit(
         self,
@@ -244,7 +255,11 @@ class AuditLog:
         suite: int | None = None,
         detail: Mapping[str, object] | None = None,
     ) -> dict[str, object]:
-        """Write one event and return the record written."""
+        """Write one event and return the record (also when the sink lost it).
+
+        A sink ``OSError`` never reaches the caller (REQ-AUDIT-009): the event is
+        counted as lost and the count rides on the next line that is written.
+        """
         if not isinstance(event, AuditEvent):
             raise TypeError(f"audit event must be an AuditEvent, got {event!r}")
         if now is None:
@@ -253,15 +268,22 @@ class AuditLog:
             now = self._clock()
         if suite is not None and (isinstance(suite, bool) or not isinstance(suite, int)):
             raise TypeError(f"audit suite must be an integer suite id, got {suite!r}")
+        checked = check_detail(detail or {})
+        if self._lost:
+            checked["lost_events"] = self._lost
         record: dict[str, object] = {
             "ts": rfc3339_utc(now),
             "event": event.value,
             "severity": (severity or DEFAULT_SEVERITY[event]).value,
             "peer": None if peer is None else kid_hex(peer),
             "suite": suite,
-            "detail": check_detail(detail or {}),
+            "detail": checked,
         }
-        self._sink.write_line(
-            json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        )
+        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        try:
+            self._sink.write_line(line)
+        except OSError:
+            self._lost += 1
+            return record
+        self._lost = 0
         return record

@@ -14,8 +14,8 @@ from pqiot.reference.tap.agent import ReferenceTestAgent
 class AgentHarness:
     """Send one request, get (status, result); request ids increase like a real client's."""
 
-    def __init__(self) -> None:
-        self.agent = ReferenceTestAgent()
+    def __init__(self, agent: ReferenceTestAgent | None = None) -> None:
+        self.agent = agent if agent is not None else ReferenceTestAgent()
         self._next = 1
 
     def raw(self, message: bytes) -> list[Any]:

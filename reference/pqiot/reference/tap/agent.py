@@ -8,6 +8,10 @@ code the vector verifiers trust), protocol roles to
 :mod:`pqiot.reference.tap.roles` (the production :class:`~pqiot.reference.session.Session`).
 Measurement on the host is wall-clock nanoseconds, labelled ``host-ns`` as
 REQ-TAP-018 requires: never reported as cycles of a device.
+
+All sessions write to one audit log whose sink is a bounded buffer that the
+optional AUDIT_READ command drains (§13.3, REQ-TAP-021). Session timers run on
+the injected ``clock`` (seconds, wall time) before every command.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pqiot.reference import suites as suite_registry
+from pqiot.reference.audit import AuditLog
 from pqiot.reference.cbor import CborValue
 from pqiot.reference.crypto.kmac import kmac256
 from pqiot.reference.tap.arguments import AgentFailure, Arguments
+from pqiot.reference.tap.audit_buffer import DEFAULT_AUDIT_CAPACITY, AuditBuffer
 from pqiot.reference.tap.codes import (
     ACCUMULATED_MAX_N,
     MEASURED_EXEMPT,
@@ -90,11 +96,19 @@ class ReferenceTestAgent:
         firmware: str = "reference",
         limits: AgentLimits | None = None,
         clock_ns: Callable[[], int] = time.perf_counter_ns,
+        clock: Callable[[], float] = time.time,
+        audit_capacity: int = DEFAULT_AUDIT_CAPACITY,
     ) -> None:
         self.firmware = firmware
         self.limits = limits or AgentLimits()
         self._clock_ns = clock_ns
-        self._roles = RoleDriver(self.limits.max_hs_message, self.limits.max_record_plaintext)
+        self._audit_buffer = AuditBuffer(audit_capacity)
+        self._roles = RoleDriver(
+            self.limits.max_hs_message,
+            self.limits.max_record_plaintext,
+            clock=clock,
+            audit=AuditLog(self._audit_buffer, clock=clock),
+        )
         self._measurement: dict[str, CborValue] | None = None
         # Set by RESET "all"/"factory": the reset drops the last measurement (REQ-TAP-016)
         # and does not become the new one.
@@ -116,6 +130,7 @@ class ReferenceTestAgent:
             Command.HASH: self._hash,
             Command.ACCUMULATED: self._accumulated,
             Command.MEASURE: self._measure,
+            Command.AUDIT_READ: lambda _args: self._audit_buffer.read(self.limits.max_tap_response),
             **self._roles.handlers(),
         }
 
@@ -151,6 +166,14 @@ class ReferenceTestAgent:
         args = Arguments(request.args, _PRIMITIVE_LIMITS if primitive else {})
         measured = request.command not in MEASURED_EXEMPT
         self._cleared = False
+        try:
+            self._roles.run_timers()  # expiry is observable by any command (REQ-HS-037)
+        except Exception as exc:  # REQ-TAP-005: report, stay operational
+            return TapResponse(
+                request.request_id,
+                Status.INTERNAL,
+                {"error": f"running session timers: {type(exc).__name__}: {exc}"},
+            )
         start = self._clock_ns()
         try:
             result = handler(args)
@@ -207,6 +230,7 @@ class ReferenceTestAgent:
             raise AgentFailure(Status.INVALID_INPUT, f"scope {scope!r} is not sessions/all/factory")
         self._roles.reset(scope)
         if scope != "sessions":
+            self._audit_buffer.clear()
             self._measurement = None
             self._cleared = True
         return {}

@@ -13,6 +13,7 @@ __all__ = [
     "COMMAND_NAMES",
     "MEASURED_EXEMPT",
     "MIN_MAX_TAP_REQUEST",
+    "OPTIONAL_COMMANDS",
     "PRIMITIVE_BYTE_ARGS",
     "PRIMITIVE_BYTE_ARG_LIMIT",
     "TAP_VERSION",
@@ -56,6 +57,7 @@ class Command(enum.IntEnum):
     PUBLISH = 90
     SUBSCRIBE_DELIVER = 91
     MEASURE = 96
+    AUDIT_READ = 97
 
 
 class Status(enum.IntEnum):
@@ -78,6 +80,9 @@ COMMAND_NAMES: dict[int, str] = {int(c): c.name for c in Command}
 
 #: Commands MEASURE does not measure (§13.6, REQ-TAP-017).
 MEASURED_EXEMPT = frozenset({Command.IDENTIFY, Command.ECHO, Command.MEASURE})
+
+#: Optional commands (§13.3): a DUT lists them in IDENTIFY ``commands`` only if implemented.
+OPTIONAL_COMMANDS = frozenset({Command.AUDIT_READ})
 
 #: REQ-TAP-006: ``max_tap_request`` is at least this.
 MIN_MAX_TAP_REQUEST = 8192

@@ -7,6 +7,11 @@ in ``out`` and SESSION_DELIVER). Optional randomness arguments (``kem_seed``,
 ``kem_m``, ``sig_rnd``, ``c_id``, KEY_UPDATE ``nonce``) are fed through a
 scripted RNG so that the messages are byte-identical to a reference run with
 the same inputs (REQ-TAP-014).
+
+Every protocol alert, whether a handler raised it or a session event reported
+it, is answered with status 7 and one of the fourteen alert names
+(REQ-TAP-013, REQ-ERR-001). Session timers run on the driver's clock before
+every command (:meth:`RoleDriver.run_timers`), so expiry is observable.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pqiot.reference import cbor
+from pqiot.reference.audit import AuditLog
 from pqiot.reference.cbor import CborValue
 from pqiot.reference.credentials import Credential, parse_ccs
 from pqiot.reference.crypto.rng import system_rng
@@ -42,13 +48,20 @@ from pqiot.reference.software_provider import SoftwareSecurityProvider
 from pqiot.reference.suites import METHOD_SIGNATURE
 from pqiot.reference.tap.arguments import AgentFailure, Arguments
 from pqiot.reference.tap.codes import Command, Status
+from pqiot.reference.tap.expected_peer import ExpectedPeerResolver
+from pqiot.reference.tap.expiry import Expiry, fire_timers
+from pqiot.reference.tap.peer_errors import peer_alert
 from pqiot.reference.trust import kid_bytes
 
-__all__ = ["MAX_SESSIONS", "RoleDriver", "ScriptedRng"]
+__all__ = ["DEFAULT_SUITES", "MAX_SESSIONS", "RoleDriver", "ScriptedRng"]
 
 #: Sessions the agent holds at once; more is status 8 (busy).
 MAX_SESSIONS = 8
 _RECORD_OVERHEAD = 64
+#: SESSION_START without ``suites``: the default policy of REQ-SUITE-003 for both roles.
+DEFAULT_SUITES = (-102,)
+#: Records of a ``transport: "tap"`` session are bound like TCP's: binding_context h'' (§13.5).
+TAP_BINDING_CONTEXT = b""
 _HANDSHAKE_STATES = {
     "start": "START",
     "wait_message_2": "WAIT_M2",
@@ -95,6 +108,8 @@ class _AgentSession:
     provider: SoftwareSecurityProvider
     secrets: SessionSecrets | None = None
     inbox: list[bytes] = field(default_factory=list)
+    #: A timer's outcome not yet reported by a command on this session.
+    expiry: Expiry | None = None
 
 
 def _payloads(session: Session, kind: int) -> list[CborValue]:
@@ -108,18 +123,22 @@ class RoleDriver:
         self,
         max_hs_message: int,
         max_record_plaintext: int,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        audit: AuditLog | None = None,
     ) -> None:
+        # The clock is wall time in seconds: sessions pass it to the audit log as the
+        # event timestamp (UTC, REQ-AUDIT-003) and run their timers on it.
         self._max_hs = max_hs_message
         self._max_record = max_record_plaintext + _RECORD_OVERHEAD
         self._clock = clock
+        self._audit = audit
         self._own: dict[bytes, _OwnCredential] = {}
         self._peers = KeyStore()
         self._sessions: dict[int, _AgentSession] = {}
         self._next_session = 1
 
     def handlers(self) -> dict[int, Callable[[Arguments], dict[str, CborValue]]]:
-        return {
+        handlers: dict[int, Callable[[Arguments], dict[str, CborValue]]] = {
             Command.CRED_LOAD: self._cred_load,
             Command.SESSION_START: self._session_start,
             Command.SESSION_DELIVER: self._session_deliver,
@@ -131,6 +150,42 @@ class RoleDriver:
             Command.SESSION_INFO: self._session_info,
             Command.SESSION_CLOSE: self._session_close,
         }
+        return {code: self._guarded(handler) for code, handler in handlers.items()}
+
+    def _guarded(
+        self, handler: Callable[[Arguments], dict[str, CborValue]]
+    ) -> Callable[[Arguments], dict[str, CborValue]]:
+        """REQ-TAP-013: a ProtocolError escaping any command is status 7, never status 9."""
+
+        def run(args: Arguments) -> dict[str, CborValue]:
+            try:
+                return handler(args)
+            except ProtocolError as exc:
+                raise self._alert_failure(exc.alert.value, exc.detail, args) from None
+
+        return run
+
+    def _alert_failure(self, alert: str, detail: str, args: Arguments) -> AgentFailure:
+        """Status 7 with what the session would send and its state (no session: FAILED)."""
+        number = args.raw("session") if args.has("session") else None
+        entry = self._sessions.get(number) if type(number) is int else None
+        out: list[CborValue] = []
+        state = "FAILED"
+        if entry is not None:
+            out = [p[1:] for p in entry.session.data_to_send()]
+            state = self._state(entry)
+        return AgentFailure(
+            Status.PROTOCOL_ALERT,
+            detail,
+            {"alert": alert, "detail": detail, "out": out, "state": state},
+        )
+
+    def run_timers(self) -> None:
+        """Fire every session's due timers now (REQ-HS-037, REQ-KU-006); called per command."""
+        now = self._clock()
+        for entry in self._sessions.values():
+            if entry.expiry is None:
+                entry.expiry = fire_timers(entry.session, now)
 
     def reset(self, scope: str) -> None:
         """REQ-TAP-016: sessions always; credentials unless scope is ``"sessions"``."""
@@ -187,6 +242,10 @@ class RoleDriver:
         own = self._own.get(kid_bytes(args.bytes_("cred")))
         if own is None:
             raise AgentFailure(Status.INVALID_STATE, "no own credential with that kid (CRED_LOAD)")
+        suites = args.int_list("suites") if args.has("suites") else list(DEFAULT_SUITES)
+        resolver: KeyStore | ExpectedPeerResolver = self._peers
+        if args.has("peer"):
+            resolver = ExpectedPeerResolver(self._peers, kid_bytes(args.bytes_("peer")))
         rng = ScriptedRng()
         if args.has("kem_seed"):
             rng.push(args.bytes_("kem_seed", size=64))
@@ -209,11 +268,11 @@ class RoleDriver:
             config = HandshakeConfig(
                 role="initiator" if role == "initiator" else "responder",
                 method=method,
-                suites=args.int_list("suites"),
+                suites=suites,
                 credential=own.credential,
                 key=key,
                 provider=provider,
-                resolver=self._peers,
+                resolver=resolver,
                 connection_id=connection_id,
                 rng=rng,
                 send_credential_by_value=args.text("id_cred", default="kid") == "value",
@@ -223,7 +282,9 @@ class RoleDriver:
             provider.close()
             raise AgentFailure(Status.UNSUPPORTED, f"cannot configure the session: {exc}") from None
         handshake = Initiator(config) if role == "initiator" else Responder(config)
-        session = Session(handshake, rng=rng)
+        session = Session(
+            handshake, rng=rng, audit=self._audit, binding_context=TAP_BINDING_CONTEXT
+        )
         session.start(self._clock())
         number = self._next_session
         self._next_session += 1
@@ -244,22 +305,28 @@ class RoleDriver:
             return state.name
         return _HANDSHAKE_STATES.get(entry.handshake.state.value, entry.handshake.state.name)
 
-    def _drain(self, entry: _AgentSession) -> tuple[list[CborValue], list[SessionEvent]]:
-        """Outgoing payloads and the events of the step just taken; raise on an alert."""
+    def _drain(
+        self, entry: _AgentSession, *, silent_drops: bool = False
+    ) -> tuple[list[CborValue], list[SessionEvent]]:
+        """Outgoing payloads and the events of the step just taken; raise on an alert.
+
+        ``silent_drops``: a dropped payload is not an alert (a message the session
+        discards silently, REQ-HS-018) but status 0 with nothing sent.
+        """
         out: list[CborValue] = [p[1:] for p in entry.session.data_to_send()]
         events: list[SessionEvent] = []
         while (pending := entry.session.next_event()) is not None:
             events.append(pending)
-            if isinstance(pending, hs.HandshakeCompleted):
-                entry.secrets = pending.secrets
-            elif isinstance(pending, rl.KeyUpdateCompleted) and entry.secrets is not None:
-                entry.secrets = entry.secrets.key_update(pending.nonce)
+            self._track_secrets(entry, pending)
         for event in events:
             alert = None
+            if isinstance(event, PayloadDropped) and silent_drops:
+                continue
             if isinstance(event, hs.HandshakeFailed | PayloadDropped):
                 alert, detail = event.alert.value, event.detail
             elif isinstance(event, hs.ErrorReceived):
-                alert, detail = "peer_error", f"ERR_CODE {event.err_code}: {event.err_info!r}"
+                alert = peer_alert(event.err_code, event.err_info).value
+                detail = f"received ERR_CODE {event.err_code}: {event.err_info!r}"
             if alert is not None:
                 raise AgentFailure(
                     Status.PROTOCOL_ALERT,
@@ -268,15 +335,42 @@ class RoleDriver:
                 )
         return out, events
 
+    @staticmethod
+    def _track_secrets(entry: _AgentSession, event: SessionEvent) -> None:
+        if isinstance(event, hs.HandshakeCompleted):
+            entry.secrets = event.secrets
+        elif isinstance(event, rl.KeyUpdateCompleted) and entry.secrets is not None:
+            entry.secrets = entry.secrets.key_update(event.nonce)
+
+    def _report_expiry(self, entry: _AgentSession) -> None:
+        """A timer ended the session since the last command: report it once, as status 7."""
+        expiry, entry.expiry = entry.expiry, None
+        if expiry is None:
+            return
+        for event in expiry.events:
+            self._track_secrets(entry, event)
+        raise AgentFailure(
+            Status.PROTOCOL_ALERT,
+            expiry.detail,
+            {
+                "alert": expiry.alert.value,
+                "detail": expiry.detail,
+                "out": list(expiry.out),
+                "state": self._state(entry),
+            },
+        )
+
     def _session_deliver(self, args: Arguments) -> dict[str, CborValue]:
         entry = self._entry(args)
         msg = args.bytes_("msg")
         if len(msg) > self._max_hs:
             raise AgentFailure(Status.TOO_LARGE, f"msg above max_hs_message {self._max_hs}")
-        if entry.session.state is not SessionState.HANDSHAKING:
-            raise AgentFailure(Status.INVALID_STATE, f"session is {self._state(entry)}")
+        self._report_expiry(entry)
+        # Valid in every state (§13.5): in DONE retransmissions (REQ-HS-038), error
+        # messages (REQ-HS-022) and stray messages (REQ-HS-018) must reach the session.
+        ended = entry.session.state is not SessionState.HANDSHAKING
         entry.session.receive(bytes([KIND_HANDSHAKE]) + msg, self._clock())
-        out, _ = self._drain(entry)
+        out, _ = self._drain(entry, silent_drops=ended)
         return {"out": out, "state": self._state(entry)}
 
     def _established(self, entry: _AgentSession) -> None:
@@ -288,6 +382,7 @@ class RoleDriver:
         data = args.bytes_("data")
         if len(data) > self._max_record:
             raise AgentFailure(Status.TOO_LARGE, "data above max_record_plaintext")
+        self._report_expiry(entry)
         self._established(entry)
         entry.session.send(data, self._clock())
         out, _ = self._drain(entry)
@@ -298,6 +393,7 @@ class RoleDriver:
         record = args.bytes_("record")
         if len(record) > self._max_record:
             raise AgentFailure(Status.TOO_LARGE, "record above max_record_plaintext + overhead")
+        self._report_expiry(entry)
         self._established(entry)
         entry.session.receive(bytes([KIND_RECORD]) + record, self._clock())
         out, events = self._drain(entry)
@@ -326,20 +422,9 @@ class RoleDriver:
         entry = self._entry(args)
         if args.has("nonce"):
             entry.rng.push(args.bytes_("nonce", size=16))
+        self._report_expiry(entry)
         self._established(entry)
-        try:
-            entry.session.update_keys(self._clock())
-        except ProtocolError as exc:
-            raise AgentFailure(
-                Status.PROTOCOL_ALERT,
-                exc.detail,
-                {
-                    "alert": exc.alert.value,
-                    "detail": exc.detail,
-                    "out": [],
-                    "state": self._state(entry),
-                },
-            ) from None
+        entry.session.update_keys(self._clock())  # ProtocolError: status 7 (_guarded)
         out, _ = self._drain(entry)
         return {"out": out}
 
@@ -370,8 +455,10 @@ class RoleDriver:
         entry = self._entry(args)
         if args.has("alert"):
             raise AgentFailure(Status.UNSUPPORTED, "closing with an alert is not implemented")
+        expiry, entry.expiry = entry.expiry, None
+        out: list[CborValue] = list(expiry.out) if expiry is not None else []
         entry.session.close(self._clock())
-        out: list[CborValue] = [p[1:] for p in entry.session.data_to_send()]
+        out += [p[1:] for p in entry.session.data_to_send()]
         entry.provider.close()
         del self._sessions[args.uint("session")]
         return {"out": out}
