@@ -20,6 +20,8 @@ from pqiot.cli.errors import CliError
 
 #: Exit status for usage problems (unknown set, no targets), as argparse uses.
 USAGE = 2
+#: Exit status when nothing failed but the device blocked (no trustworthy answer).
+BLOCKED = 3
 PROGRESS_DELAY_S = 2.0
 
 
@@ -198,12 +200,16 @@ def run_verify(args: argparse.Namespace) -> int:
         print(json.dumps({"sets": [r.to_json() for r in results]}, indent=2))
     else:
         failed = sum(r.failed for r in results)
+        blocked = sum(r.blocked for r in results)
         print(
             f"{sum(r.passed for r in results)} passed, {failed} failed, "
-            f"{sum(r.skipped for r in results)} skipped "
-            f"in {sum(r.seconds for r in results):.1f} s"
+            f"{sum(r.skipped for r in results)} skipped"
+            + (f", {blocked} BLOCKED" if blocked else "")
+            + f" in {sum(r.seconds for r in results):.1f} s"
         )
-    return 1 if any(r.failed for r in results) else 0
+    if any(r.failed for r in results):
+        return 1
+    return BLOCKED if any(r.blocked for r in results) else 0
 
 
 def _set_progress(
@@ -230,13 +236,13 @@ def _set_progress(
 
 
 def _print_result(result: Any) -> None:
-    verdict = (
-        "FAIL" if result.failed else ("SKIP" if result.passed == 0 and result.skipped else "PASS")
-    )
+    blocked = f", {result.blocked} blocked" if result.blocked else ""
     print(
-        f"{verdict} {result.name}: {result.passed} passed, {result.failed} failed, "
-        f"{result.skipped} skipped ({result.seconds:.1f} s) — {result.source}"
+        f"{result.verdict} {result.name}: {result.passed} passed, {result.failed} failed, "
+        f"{result.skipped} skipped{blocked} ({result.seconds:.1f} s) — {result.source}"
     )
+    for reason in result.blocked_reasons:
+        print(f"    blocked: {reason}")
     for failure in result.failures[:10]:
         print(f"    failed {failure.case}: {failure.detail}")
     if len(result.failures) > 10:
@@ -269,6 +275,7 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_accumulated(args: argparse.Namespace) -> int:
     from pqiot.vectors.accumulated import PUBLISHED_DIGESTS
     from pqiot.vectors.agent import ACCUMULATED_PRIMITIVES, InputRejected, Unsupported
+    from pqiot.vectors.model import is_blocked
 
     prim = args.scheme.lower()
     if prim not in ACCUMULATED_PRIMITIVES:
@@ -295,6 +302,10 @@ def run_accumulated(args: argparse.Namespace) -> int:
             digest = agent.accumulated(prim, args.iterations, progress).hex()
         except (InputRejected, Unsupported) as exc:
             raise CliError(f"{agent.name} refused the run: {exc}") from None
+        except Exception as exc:
+            if not is_blocked(exc):
+                raise
+            raise CliError(f"{agent.name}: no digest (BLOCKED): {exc}", BLOCKED) from None
     print(f"{scheme} x {args.iterations} on {agent.name}")
     if published is not None:
         print(

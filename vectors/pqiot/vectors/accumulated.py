@@ -20,24 +20,39 @@ ML-KEM-512/1024 use the same procedure; their digests are computed here, not
 published ones.
 
 ML-DSA (a PQC-IIoT definition in the same spirit; no published digest exists,
-so the tests only cross-check the two backends), per iteration:
+so the tests cross-check independent implementations), per iteration:
 
 1. xi = stream(32); pk = KeyGen(xi); absorb pk
 2. msg = stream(32); sig = deterministic ML-DSA.Sign(xi, msg) (empty context,
    rnd = 0^32); absorb sig
 3. Verify(pk, msg, sig) must hold (not absorbed)
+
+Backends: ``"auto"`` takes public keys, decapsulation and verification from
+``cryptography`` (OpenSSL) and deterministic ML-DSA signatures from
+PyCryptodome's C implementation (``Crypto.Signature.mldsa``,
+``deterministic=True``) when it is installed, which makes 100 ML-DSA
+iterations take well under a second instead of 14-48 s in pure Python.
+``"pure"`` runs kyber-py / dilithium-py end to end. Agreement of the two is
+the evidence for the digests nobody publishes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Callable
 
 from pqiot.reference.crypto.mldsa import MLDSA44, MLDSA65, MLDSA87, MlDsa
 from pqiot.reference.crypto.mlkem import MLKEM512, MLKEM768, MLKEM1024, MlKem
 from pqiot.reference.crypto.rng import ShakeRng
 
-__all__ = ["PUBLISHED_DIGESTS", "SCHEMES", "AccumulatedMismatch", "accumulated_digest"]
+__all__ = [
+    "PUBLISHED_DIGESTS",
+    "SCHEMES",
+    "AccumulatedMismatch",
+    "accumulated_digest",
+    "fast_deterministic_signer",
+]
 
 Progress = Callable[[int, int], None]
 
@@ -52,6 +67,38 @@ PUBLISHED_DIGESTS: dict[tuple[str, int], str] = {
 }
 
 _BACKENDS = ("auto", "pure")
+
+
+#: PyCryptodome parameter-set attribute names (``Crypto.PublicKey.MLDSA``) per scheme.
+_PYCRYPTODOME_PARAM_SETS = {
+    "ML-DSA-44": "ML_DSA_44",
+    "ML-DSA-65": "ML_DSA_65",
+    "ML-DSA-87": "ML_DSA_87",
+}
+
+Signer = Callable[[bytes, bytes], bytes]
+
+
+def fast_deterministic_signer(scheme: str) -> Signer | None:
+    """``sign(xi, msg)`` = deterministic ML-DSA (empty context) in C, or None.
+
+    PyCryptodome >= 4.4 ships FIPS 204 with a ``deterministic`` option; older
+    versions (or none) return None and the caller keeps dilithium-py.
+    """
+    try:
+        keys = importlib.import_module("Crypto.PublicKey.MLDSA")
+        signatures = importlib.import_module("Crypto.Signature.mldsa")
+    except ImportError:
+        return None
+    param_set = getattr(keys, _PYCRYPTODOME_PARAM_SETS[scheme], None)
+    if param_set is None:
+        return None
+
+    def sign(xi: bytes, message: bytes) -> bytes:
+        key = keys.construct(param_set=param_set, seed=bytes(xi))
+        return bytes(signatures.new(key, deterministic=True).sign(bytes(message)))
+
+    return sign
 
 
 class AccumulatedMismatch(AssertionError):
@@ -81,6 +128,7 @@ def _mlkem_digest(kem: MlKem, iterations: int, backend: str, progress: Progress 
 
 def _mldsa_digest(scheme: MlDsa, iterations: int, backend: str, progress: Progress | None) -> str:
     stream, sink = ShakeRng(b""), hashlib.shake_128()
+    fast_sign = fast_deterministic_signer(scheme.name) if backend == "auto" else None
     for i in range(iterations):
         xi = stream(32)
         if backend == "pure":
@@ -89,7 +137,7 @@ def _mldsa_digest(scheme: MlDsa, iterations: int, backend: str, progress: Progre
             public_key, secret_key = scheme.public_key_from_seed(xi), xi
         sink.update(public_key)
         message = stream(32)
-        signature = scheme.sign(secret_key, message)
+        signature = fast_sign(xi, message) if fast_sign else scheme.sign(secret_key, message)
         sink.update(signature)
         if backend == "pure":
             valid = scheme.verify_internal(public_key, b"\x00\x00" + message, signature)
@@ -109,8 +157,9 @@ def accumulated_digest(
 
     ``backend="auto"`` uses the fastest available path (``cryptography`` for
     keygen-from-seed, decapsulation and verification where it has the
-    algorithm); ``"pure"`` forces kyber-py / dilithium-py end to end, which the
-    tests use to cross-check the two.
+    algorithm, PyCryptodome for deterministic ML-DSA signing); ``"pure"``
+    forces kyber-py / dilithium-py end to end, which the tests use to
+    cross-check the two.
     """
     if iterations < 0:
         raise ValueError(f"iterations must be non-negative, got {iterations}")

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: Version of the file layout described in vectors/README.md; bump on any incompatible change.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class VectorFileError(ValueError):

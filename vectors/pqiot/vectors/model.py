@@ -14,9 +14,11 @@ from typing import Literal
 
 from pqiot.vectors.agent import PrimitiveAgent
 
-__all__ = ["CaseResult", "Status", "VectorSet", "fail", "ok", "skip"]
+__all__ = ["CaseResult", "Status", "VectorSet", "blocked", "fail", "is_blocked", "ok", "skip"]
 
-Status = Literal["passed", "failed", "skipped"]
+#: ``blocked``: the agent could not give an answer the harness can trust (a DUT
+#: that hung and did not recover); it is neither a pass nor a failure.
+Status = Literal["passed", "failed", "skipped", "blocked"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,21 @@ def fail(case: str, detail: str) -> CaseResult:
 
 def skip(case: str, detail: str) -> CaseResult:
     return CaseResult(case, "skipped", detail)
+
+
+def blocked(case: str, detail: str) -> CaseResult:
+    return CaseResult(case, "blocked", detail)
+
+
+def is_blocked(exc: BaseException) -> bool:
+    """True for an agent's "no trustworthy answer" exception.
+
+    The HIL harness raises ``pqiot.hil.verdict.Blocked`` whose ``verdict`` is
+    ``Verdict.BLOCKED``; duck-typing on that keeps this portion free of a
+    dependency on ``pqiot.hil`` (which depends on this one).
+    """
+    verdict = getattr(exc, "verdict", None)
+    return getattr(verdict, "value", verdict) == "blocked"
 
 
 #: Yields one result per vector; must not raise for a bad vector (report it as failed).

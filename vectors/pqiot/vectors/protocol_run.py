@@ -3,7 +3,8 @@
 A run is: an EDHOC handshake between two :class:`~pqiot.reference.session.Session`
 objects, application data in both directions, a key update started by the
 Initiator, and application data under the new epoch. Everything that crossed
-the in-memory wire, every handshake intermediate (the ``trace`` of
+the in-memory wire (with its TCP length prefix and its channel-0 serial
+frames, spec §12.1 and §12.2), every handshake intermediate (the ``trace`` of
 :class:`~pqiot.reference.edhoc.HandshakeConfig`) and the derived keys of each
 epoch come back as one flat ``dict`` of hex strings, so the generator writes
 it and the verifier compares it field by field.
@@ -28,6 +29,7 @@ from pqiot.reference.edhoc import (
     StaticPskStore,
 )
 from pqiot.reference.framing.length_prefix import encode_frame
+from pqiot.reference.framing.serial_frames import CHANNEL_PROTOCOL, DEFAULT_MTU, encode_message
 from pqiot.reference.oscore.context import derive_context
 from pqiot.reference.oscore.from_edhoc import connection_id_to_oscore_id
 from pqiot.reference.records.layer import KeyUpdateStarted
@@ -63,6 +65,7 @@ class RunSpec:
     initiator: Party
     responder: Party
     psk: PskEntry | None = None
+    serial_mtu: int = DEFAULT_MTU
 
 
 def _provider_key(
@@ -145,19 +148,40 @@ def _configs(
     return initiator, responder
 
 
-def _shuttle(sessions: dict[str, Session], wire: list[dict[str, str]], now: float) -> None:
+@dataclass
+class _Wire:
+    """What crossed the link, as each binding frames it.
+
+    Serial msg_ids count per sender on channel 0 from 0 (spec §12.1.1: the
+    sender increments msg_id for every new message per channel).
+    """
+
+    serial_mtu: int
+    entries: list[dict[str, Any]]
+    next_msg_id: dict[str, int]
+
+    def add(self, side: str, payload: bytes) -> None:
+        msg_id = self.next_msg_id[side]
+        self.next_msg_id[side] = (msg_id + 1) % 256
+        stream = encode_message(CHANNEL_PROTOCOL, msg_id, payload, self.serial_mtu)
+        self.entries.append(
+            {
+                "from": side,
+                "payload": payload.hex(),
+                "tcp_length_prefix": encode_frame(payload)[:4].hex(),
+                "serial_msg_id": msg_id,
+                "serial_frames": [frame.hex() + "00" for frame in stream.split(b"\x00")[:-1]],
+            }
+        )
+
+
+def _shuttle(sessions: dict[str, Session], wire: _Wire, now: float) -> None:
     peer = {"initiator": "responder", "responder": "initiator"}
     for _ in range(_MAX_ROUNDS):
         moved = False
         for side in ("initiator", "responder"):
             for payload in sessions[side].data_to_send():
-                wire.append(
-                    {
-                        "from": side,
-                        "payload": payload.hex(),
-                        "tcp_length_prefix": encode_frame(payload)[:4].hex(),
-                    }
-                )
+                wire.add(side, payload)
                 sessions[peer[side]].receive(payload, now)
                 moved = True
         if not moved:
@@ -243,10 +267,10 @@ def run_protocol(
             Responder(config_r), binding_context=spec.binding_context, rng=rngs["responder"]
         ),
     }
-    wire: list[dict[str, str]] = []
+    wire = _Wire(spec.serial_mtu, [], {"initiator": 0, "responder": 0})
     sessions["initiator"].start(0.0)
     _shuttle(sessions, wire, 0.0)
-    handshake_messages = len(wire)
+    handshake_messages = len(wire.entries)
     done: dict[str, HandshakeCompleted] = {}
     for side, session in sessions.items():
         completed, _, problems, _ = _events(session)
@@ -258,7 +282,7 @@ def run_protocol(
     sessions["responder"].send(RESPONDER_DATA[0], 0.0)
     _shuttle(sessions, wire, 0.0)
     sessions["initiator"].update_keys(0.0)
-    key_update_record = len(wire)
+    key_update_record = len(wire.entries)
     _shuttle(sessions, wire, 0.0)
     sessions["initiator"].send(INITIATOR_DATA[1], 0.0)
     sessions["responder"].send(RESPONDER_DATA[1], 0.0)
@@ -292,7 +316,7 @@ def run_protocol(
     ]
     return {
         "expected": {
-            "wire": wire,
+            "wire": wire.entries,
             "handshake_messages": handshake_messages,
             "key_update_record": key_update_record,
             "received_by_initiator": [d.hex() for d in received["initiator"]],

@@ -3,7 +3,11 @@
 The runner is the only place that decides what a result means: an exception
 escaping a set's checker (a bug, or a vector file nobody anticipated) is one
 failure with the exception's text, never a crash of the whole run and never a
-pass. Slow sets are reported as skipped with the reason unless asked for.
+pass. An agent that cannot give a trustworthy answer (the HIL harness's
+``Blocked``: the DUT hung and recovery failed) ends the set as BLOCKED: that
+vector and every vector not yet run are counted as blocked, never as passed
+and never as failed. Slow sets are reported as skipped with the reason unless
+asked for.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pqiot.vectors.agent import PrimitiveAgent
-from pqiot.vectors.model import CaseResult, VectorSet
+from pqiot.vectors.model import CaseResult, VectorSet, blocked, is_blocked
 
 __all__ = ["SetResult", "run_set", "run_sets"]
 
@@ -31,9 +35,20 @@ class SetResult:
     passed: int = 0
     failed: int = 0
     skipped: int = 0
+    blocked: int = 0
     seconds: float = 0.0
     failures: list[CaseResult] = field(default_factory=list)
     skip_reasons: list[str] = field(default_factory=list)
+    blocked_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """FAIL beats BLOCKED beats PASS; a set with nothing run is SKIP."""
+        if self.failed:
+            return "FAIL"
+        if self.blocked:
+            return "BLOCKED"
+        return "SKIP" if self.passed == 0 and self.skipped else "PASS"
 
     def add(self, result: CaseResult) -> None:
         if result.status == "passed":
@@ -41,19 +56,27 @@ class SetResult:
         elif result.status == "failed":
             self.failed += 1
             self.failures.append(result)
+        elif result.status == "blocked":
+            self.blocked += 1
+            if result.detail not in self.blocked_reasons:
+                self.blocked_reasons.append(result.detail)
         else:
             self.skipped += 1
             if result.detail not in self.skip_reasons:
                 self.skip_reasons.append(result.detail)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        """The documented shape; ``blocked`` is added only when a vector was blocked."""
+        document: dict[str, object] = {
             "name": self.name,
             "passed": self.passed,
             "failed": self.failed,
             "skipped": self.skipped,
             "source": self.source,
         }
+        if self.blocked:
+            document["blocked"] = self.blocked
+        return document
 
 
 #: Called once per set with its expected count; returns a per-case callback and a closer.
@@ -64,7 +87,10 @@ def _guarded(results: Iterator[CaseResult], name: str) -> Iterator[CaseResult]:
     try:
         yield from results
     except Exception as exc:  # a checker bug must be a counted failure, not a crash
-        yield CaseResult(name, "failed", f"checker stopped: {type(exc).__name__}: {exc}")
+        if is_blocked(exc):
+            yield blocked(name, str(exc))
+        else:
+            yield CaseResult(name, "failed", f"checker stopped: {type(exc).__name__}: {exc}")
 
 
 def run_set(
@@ -97,6 +123,10 @@ def run_set(
             step()
     finally:
         close()
+    if result.blocked:
+        # The vectors after the one that blocked never ran: they are blocked, not lost.
+        ran = result.passed + result.failed + result.skipped + result.blocked
+        result.blocked += max(0, expected - ran)
     result.seconds = time.perf_counter() - start
     return result
 
