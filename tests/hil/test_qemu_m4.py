@@ -198,21 +198,6 @@ def test_gdb_probe_reset_registers_memory_and_breakpoints() -> None:
         process.wait()
 
 
-@pytest.mark.slow
-def test_all_primitive_kat_sets_on_qemu(qemu: tuple[TargetRunner, AgentClient]) -> None:
-    """Every primitive KAT set the M4 image declares, through TAP (about 90 s: the emulated UART is slow)."""
-    from pqiot.hil.primitive_adapter import TapPrimitiveAgent
-    from pqiot.vectors.catalog import find_set
-    from pqiot.vectors.runner import run_set
-
-    _, client = qemu
-    agent = TapPrimitiveAgent(client, "qemu-m4")
-    for name in ("mlkem-kat", "mldsa-kat", "accumulated-100", "negative-primitives"):
-        result = run_set(find_set(name), agent, include_slow=True, reference=False)
-        assert result.failed == 0, (name, result.failures[:3])
-        assert result.passed > 0, name
-
-
 def test_probe_reset_recovers_the_dut_through_the_gdbstub(
     qemu: tuple[TargetRunner, AgentClient],
 ) -> None:
