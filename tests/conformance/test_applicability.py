@@ -88,6 +88,13 @@ def test_suite_feature_and_role_rows() -> None:
     assert not applies("REQ-HS-036", Statement(roles=frozenset({"initiator"})))
 
 
+def test_audit_read_rule_applies_only_when_command_97_is_declared() -> None:
+    """REQ-TAP-021 governs AUDIT_READ; a DUT without the command is not judged on it."""
+    assert not applies("REQ-TAP-021", Statement(commands=frozenset({0, 1, 2})))
+    assert applies("REQ-TAP-021", Statement.from_mapping({"commands": [0, 97]}))
+    assert applies("REQ-AUDIT-001", Statement()), "the audit rules themselves always apply"
+
+
 def test_every_requirement_has_a_rule() -> None:
     """No area falls through to 'no applicability rule' for a maximal statement."""
     everything = Statement(
@@ -99,6 +106,7 @@ def test_every_requirement_has_a_rule() -> None:
             {"msg4", "tofu", "psk-resumption", "key-update", "pubsub-encrypt",
              "persistent-contexts", "coap-combined"}
         ),
+        commands=frozenset({97}),
     )  # fmt: skip
     not_applicable = [
         r.id for r in load_catalogue().requirements if not_applicable_reason(r, everything)

@@ -22,6 +22,7 @@ _RECORD_BINDINGS = frozenset({"serial", "tcp", "mqtt"})
 _BINDING_AREAS = {"SER": "serial", "TCP": "tcp", "MQTT": "mqtt", "COAP": "coap"}
 _CHECK_ONLY_SUITES = frozenset({0, 2})
 _FALCON_SUITES = frozenset({-108, -109, -110})
+_AUDIT_READ = 97
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Statement:
     bindings: frozenset[str] = frozenset()
     features: frozenset[str] = frozenset()
     build: str = "test"
+    commands: frozenset[int] = frozenset()
 
     @classmethod
     def from_mapping(cls, data: dict[str, object]) -> Statement:
@@ -48,6 +50,7 @@ class Statement:
             bindings=frozenset(str(v) for v in items("bindings")),
             features=frozenset(str(v) for v in items("features")),
             build=str(data.get("build", "test")),
+            commands=frozenset(int(v) for v in items("commands") if isinstance(v, int)),
         )
 
 
@@ -124,4 +127,6 @@ def _item_reason(req: Requirement, st: Statement) -> str | None:
         return "role initiator not declared"
     if rid == "REQ-HS-036" and "responder" not in st.roles:
         return "role responder not declared"
+    if rid == "REQ-TAP-021" and _AUDIT_READ not in st.commands:
+        return "TAP command AUDIT_READ (97) not declared"
     return None
