@@ -16,7 +16,7 @@ import pytest
 
 from pqiot.reference import cbor
 from pqiot.reference.audit import AuditEvent, AuditLog, MemorySink
-from pqiot.reference.credentials import Credential, akp_ccs
+from pqiot.reference.credentials import Credential, akp_ccs, parse_ccs
 from pqiot.reference.errors import Alert, DecodeError, ProtocolError
 from pqiot.reference.keystore import CredentialSource, KeyStore, KeyStoreError
 from pqiot.reference.trust import (
@@ -190,6 +190,60 @@ def test_by_value_credential_must_match_the_id_cred_kid() -> None:
         KeyStore(tofu=True).resolve({4: KID_A}, by_value_credential=cred(KID_B))
 
 
+def _dated(kid: bytes, **claims: int) -> Credential:
+    """``cred(kid)`` with exp (4) / nbf (5) claims added: the validity period of REQ-CRED-008."""
+    value = cbor.decode(cred(kid).cred)
+    assert isinstance(value, dict)
+    value.update({4: claims["exp"]} if "exp" in claims else {})
+    value.update({5: claims["nbf"]} if "nbf" in claims else {})
+    return parse_ccs(cbor.encode(value))
+
+
+@pytest.mark.parametrize(
+    ("claims", "valid"),
+    [({"exp": int(NOW) + 1}, True), ({"exp": int(NOW)}, False), ({"nbf": int(NOW) + 1}, False)],
+    ids=["exp-ahead", "exp-now", "nbf-ahead"],
+)
+def test_credential_outside_its_validity_period_is_authentication_failed(
+    claims: dict[str, int], valid: bool
+) -> None:
+    """REQ-CRED-008: on the store's wall clock, by reference and by value alike."""
+    credential = _dated(KID_A, **claims)
+    store = KeyStore(clock=lambda: NOW)
+    store.add(credential)  # provisioning ahead of nbf (or after exp) is allowed
+    for id_cred, by_value in (({4: KID_A}, None), ({14: {}}, credential)):
+        if valid:
+            assert store.resolve(id_cred, by_value_credential=by_value) == credential
+            continue
+        with pytest.raises(ProtocolError) as info:
+            store.resolve(id_cred, by_value_credential=by_value)
+        assert (info.value.alert, info.value.requirement) == (
+            Alert.AUTHENTICATION_FAILED,
+            "REQ-CRED-008",
+        )
+
+
+def test_a_store_without_a_clock_skips_the_validity_check() -> None:
+    """Spec §14 feature no-clock: no trustworthy clock, no exp/nbf check."""
+    expired = _dated(KID_A, exp=1)
+    store = KeyStore(clock=None)
+    store.add(expired)
+    assert store.resolve({4: KID_A}, by_value_credential=None) == expired
+
+
+@pytest.mark.parametrize(
+    ("kid", "public_key"),
+    [(bytes(17), bytes(1312)), (b"", bytes(1312)), (KID_A, bytes(1311))],
+    ids=["17-byte-kid", "empty-kid", "1311-byte-pub"],
+)
+def test_add_refuses_a_credential_that_breaks_the_ccs_rules(kid: bytes, public_key: bytes) -> None:
+    """REQ-CRED-003/004 at provisioning time, even for a Credential built in code."""
+    store = KeyStore()
+    with pytest.raises(DecodeError):
+        store.add(akp_ccs("sensor", kid, ML_DSA_44, public_key))
+    assert len(store) == 0
+
+
 # -- operator actions and persistence ------------------------------------------
 
 
@@ -205,10 +259,11 @@ def test_store_round_trips_through_its_json_file(tmp_path: Path) -> None:
     path = tmp_path / "peers.json"
     store = KeyStore(path)
     store.add(cred(KID_A, subject="plc"))
-    store.add(cred(-3, tag=3), source=CredentialSource.TOFU)
+    # kid h'22' is the one-byte CBOR encoding of -3: found by its compact int form too.
+    store.add(cred(b"\x22", tag=3), source=CredentialSource.TOFU)
     reloaded = KeyStore(path)
     assert reloaded.get(KID_A) == cred(KID_A, subject="plc")
-    assert reloaded.get(-3) == cred(-3, tag=3)
+    assert reloaded.get(-3) == cred(b"\x22", tag=3)
     assert reloaded.source(-3) is CredentialSource.TOFU
     document = json.loads(path.read_text("utf-8"))
     assert document["format"] == "pqiot-keystore" and document["version"] == 1

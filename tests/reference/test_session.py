@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 import pytest
 
+from pqiot.reference import cbor
 from pqiot.reference.audit import AuditEvent, AuditLog, MemorySink
 from pqiot.reference.crypto.rng import ShakeRng
 from pqiot.reference.edhoc.config import HandshakeConfig
-from pqiot.reference.edhoc.events import HandshakeCompleted, HandshakeFailed
+from pqiot.reference.edhoc.events import ErrorReceived, HandshakeCompleted, HandshakeFailed
 from pqiot.reference.edhoc.initiator import Initiator
 from pqiot.reference.edhoc.responder import Responder
-from pqiot.reference.errors import Alert
+from pqiot.reference.errors import Alert, ProtocolError
 from pqiot.reference.identity import Identity, generate_identity
 from pqiot.reference.keystore import KeyStore
 from pqiot.reference.records.layer import KeyUpdateCompleted
@@ -90,7 +91,7 @@ def shuttle(pair: Pair, now: float = 1.0, rounds: int = 10) -> None:
 
 
 def events(session: Session) -> list[object]:
-    out = []
+    out: list[object] = []
     while (event := session.next_event()) is not None:
         out.append(event)
     return out
@@ -236,3 +237,52 @@ def test_close_reaches_the_peer() -> None:
     shuttle(pair, now=5.0)
     assert pair.initiator.state is SessionState.CLOSED
     assert pair.responder.state is SessionState.CLOSED
+
+
+# -- an EDHOC error after DONE (REQ-HS-022, REQ-ERR-005, spec §5.11) ---------------
+
+
+def _handshake_payload(*items: object) -> bytes:
+    return bytes([KIND_HANDSHAKE]) + cbor.encode_sequence(*items)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("side", ["initiator", "responder"])
+def test_error_message_in_done_discards_the_session_and_sends_nothing(side: str) -> None:
+    """DONE + error: FAILED, every key discarded, audited with the peer's code and text."""
+    pair = established_pair()
+    session = pair.initiator if side == "initiator" else pair.responder
+    sink = pair.audit_i if side == "initiator" else pair.audit_r
+    events(session)
+    session.receive(_handshake_payload(1, "authentication_failed"), 2.0)
+    assert session.data_to_send() == []
+    assert session.state is SessionState.FAILED
+    assert ErrorReceived(1, "authentication_failed") in events(session)
+    assert session.records is None and session.handshake_result is None
+    with pytest.raises(ProtocolError):
+        session.send(b"after the error", 3.0)
+    failed = sink.events(AuditEvent.HANDSHAKE_FAILED)
+    assert failed and failed[-1]["detail"] == {
+        "peer_err_code": 1,
+        "peer_err_info": "authentication_failed",
+    }
+
+
+def test_malformed_error_in_done_is_a_silent_decode_error() -> None:
+    """REQ-HS-023: ERR_CODE 0 is malformed; still no answer, the session is discarded."""
+    pair = established_pair()
+    events(pair.initiator)
+    pair.initiator.receive(_handshake_payload(0, "unspecified_error"), 2.0)
+    assert pair.initiator.data_to_send() == []
+    assert pair.initiator.state is SessionState.FAILED
+    failed = [e for e in events(pair.initiator) if isinstance(e, HandshakeFailed)]
+    assert [f.alert for f in failed] == [Alert.DECODE_ERROR]
+
+
+def test_other_handshake_input_in_done_is_dropped_and_the_session_survives() -> None:
+    pair = established_pair()
+    events(pair.responder)
+    pair.responder.receive(bytes([KIND_HANDSHAKE]) + b"\x43abc", 2.0)  # a byte string
+    assert pair.responder.state is SessionState.ESTABLISHED
+    assert PayloadDropped(
+        Alert.UNEXPECTED_MESSAGE, "handshake message after the handshake ended"
+    ) in events(pair.responder)

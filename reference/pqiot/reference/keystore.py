@@ -15,7 +15,12 @@ Policy, in the order it is applied (:meth:`KeyStore.evaluate`):
     merely *sends* a credential claim a kid. Every pin is audited as a
     ``tofu_accept`` warning.
 
-This is spec chapter 4 §4.4.1's decision table, row by row.
+This is spec chapter 4 §4.4.1's decision table, row by row. A credential the
+table accepts is then checked against its ``exp``/``nbf`` claims
+(REQ-CRED-008) on the store's wall clock: CWT NumericDates are calendar
+seconds, which the monotonic ``now`` that drives session timers is not. A
+device without a trustworthy clock passes ``clock=None`` and declares
+``no-clock`` (spec §14).
 
 Decisions are computed as :class:`~pqiot.reference.trust.TrustDecision` values
 first and applied afterwards, so callers and tests can inspect a decision
@@ -34,12 +39,13 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pqiot.reference.audit import AuditEvent, AuditLog, fingerprint
-from pqiot.reference.credentials import Credential, KeyId, parse_ccs
+from pqiot.reference.credentials import Credential, KeyId, check_validity, parse_ccs
 from pqiot.reference.errors import Alert, DecodeError, ProtocolError
 from pqiot.reference.storage import atomic_write_bytes
 from pqiot.reference.trust import IdCred, TrustBasis, TrustDecision, kid_bytes, split_id_cred
@@ -76,15 +82,22 @@ class KeyStore:
 
     ``path`` None keeps the store in memory only. An existing file is loaded
     (and validated) by the constructor; a missing one is created on the first
-    change.
+    change. ``clock`` returns POSIX seconds for the validity check of
+    :meth:`resolve`; None skips that check (a device without a trustworthy clock).
     """
 
     def __init__(
-        self, path: Path | str | None = None, *, tofu: bool = False, audit: AuditLog | None = None
+        self,
+        path: Path | str | None = None,
+        *,
+        tofu: bool = False,
+        audit: AuditLog | None = None,
+        clock: Callable[[], float] | None = time.time,
     ) -> None:
         self.path = None if path is None else Path(path)
         self.tofu = tofu
         self.audit = audit
+        self.clock = clock
         self._entries: dict[bytes, TrustedCredential] = {}
         if self.path is not None and self.path.exists():
             self._entries = _load(self.path)
@@ -115,7 +128,14 @@ class KeyStore:
         self, credential: Credential, *, source: CredentialSource = CredentialSource.ALLOW_LIST
     ) -> None:
         """Allow-list ``credential``. Re-adding the identical credential is a no-op;
-        a different credential under a stored kid is refused (remove it first)."""
+        a different credential under a stored kid is refused (remove it first).
+
+        A CCS that breaks the shape rules of spec §4.3 (e.g. a 17-byte kid) is
+        refused with ``DecodeError`` (REQ-CRED-001/003/004), even when it was
+        built in code rather than parsed.
+        """
+        if not credential.x5t:
+            parse_ccs(credential.cred)
         kid = kid_bytes(credential.kid)
         existing = self._entries.get(kid)
         if existing is not None:
@@ -179,10 +199,13 @@ class KeyStore:
 
     def resolve(self, id_cred: IdCred, *, by_value_credential: Credential | None) -> Credential:
         """``CredentialResolver.resolve``: the credential to verify the peer with, or
-        the decision's ``ProtocolError``. Never changes the store."""
+        the decision's ``ProtocolError``; ``authentication_failed`` for a credential
+        outside its validity period (REQ-CRED-008). Never changes the store."""
         decision = self.evaluate(id_cred, by_value_credential=by_value_credential)
         if decision.credential is None:
             raise ProtocolError(decision.alert or Alert.UNKNOWN_CREDENTIAL, decision.detail)
+        if self.clock is not None:
+            check_validity(decision.credential, self.clock())
         return decision.credential
 
     def confirm(self, credential: Credential, *, now: float | None = None) -> bool:

@@ -28,8 +28,10 @@ from pqiot.reference.edhoc.key_schedule import (
     EXPORTER_OSCORE_MASTER_SECRET,
     SessionSecrets,
 )
+from pqiot.reference.edhoc.machine import Input, classify
+from pqiot.reference.edhoc.messages import decode_error_message
 from pqiot.reference.edhoc.responder import Responder
-from pqiot.reference.errors import Alert, ProtocolError
+from pqiot.reference.errors import Alert, DecodeError, ProtocolError
 from pqiot.reference.records import layer as rl
 from pqiot.reference.records.persistence import MemorySequenceStore, SequenceStore
 from pqiot.reference.records.record import ContentType
@@ -160,6 +162,9 @@ class Session:
             return
         kind, body = payload[0], bytes(payload[1:])
         if kind == KIND_HANDSHAKE:
+            if self._state is SessionState.ESTABLISHED and _is_error_message(body):
+                self._on_error_after_handshake(body, now)
+                return
             if self._state is not SessionState.HANDSHAKING:
                 self._drop(Alert.UNEXPECTED_MESSAGE, "handshake message after the handshake ended")
                 return
@@ -270,6 +275,36 @@ class Session:
                 now,
                 detail={"peer_err_code": event.err_code, "peer_err_info": str(event.err_info)},
             )
+
+    def _on_error_after_handshake(self, body: bytes, now: float) -> None:
+        """An EDHOC error in DONE (spec §5.11): abort, discard every key, send nothing.
+
+        REQ-HS-022 / REQ-ERR-005: e.g. the Responder could not verify message_3
+        that completed the handshake on our side. The error is not answered,
+        not even when it is malformed (REQ-HS-023: ``decode_error``, silently).
+        """
+        try:
+            error = decode_error_message(body)
+        except DecodeError as exc:
+            self._discard_keys()
+            failure = hs.HandshakeFailed(exc.alert, exc.detail, exc.requirement)
+            self._events.append(failure)
+            self._on_handshake_event(failure, now)
+            return
+        self._discard_keys()
+        received = hs.ErrorReceived(error.err_code, error.err_info)
+        self._events.append(received)
+        self._on_handshake_event(received, now)
+
+    def _discard_keys(self) -> None:
+        """Forget the session's secrets and record contexts (REQ-HS-022: discard all keys)."""
+        if self._records is not None:
+            self._records.abandon()
+        self._records = None
+        self._secrets = None
+        self._pending_secrets.clear()
+        self._completed = None
+        self._state = SessionState.FAILED
 
     def _allow_listed(self, event: hs.PeerCredentialAccepted) -> bool:
         """REQ-KS-006: was the by-value credential already allow-listed (not a TOFU use)?"""
@@ -407,3 +442,11 @@ class Session:
         if suite is None and self._completed is not None:
             suite = self._completed.suite_id
         self._audit.emit(event, now=now, severity=severity, peer=peer, suite=suite, detail=detail)
+
+
+def _is_error_message(body: bytes) -> bool:
+    """Is ``body`` shaped like an EDHOC error message (two CBOR items, the first an int)?"""
+    try:
+        return classify(body) is Input.ERROR
+    except ProtocolError:
+        return False

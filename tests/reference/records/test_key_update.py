@@ -161,3 +161,31 @@ def test_each_epoch_has_fresh_sequence_numbers_and_windows() -> None:
     b.unprotect(a.start_key_update(ShakeRng(b"s")))
     first_new = a.protect(APP, b"new")
     assert decode_record(first_new).piv == b"\x00" and b.unprotect(first_new) == (APP, b"new")
+
+
+def test_equal_nonce_collision_keeps_the_new_sender_context_at_ssn_0() -> None:
+    """REQ-REC-011 / REQ-KU-005: both sides start an update with the same nonce.
+
+    Each adopts the other's update (equal nonces), which derives exactly the
+    epoch-1 context it already installed; that context is new and unused, so
+    its first record (the ack) carries SSN 0: PIV h'00', not the persisted
+    K-ahead bound (32 = PIV h'20').
+    """
+    a, b = pair()
+    same = ShakeRng(b"collision")(16)
+    update_a = a.start_key_update(lambda n: same[:n])
+    update_b = b.start_key_update(lambda n: same[:n])
+    assert a.unprotect(update_b) == (ContentType.KEY_UPDATE, same)
+    assert b.unprotect(update_a) == (ContentType.KEY_UPDATE, same)
+    (ack_a,) = a.records_to_send()
+    (ack_b,) = b.records_to_send()
+    for ack in (ack_a, ack_b):
+        record = decode_record(ack)
+        assert (record.epoch, record.piv) == (1, b"\x00")
+    assert b.unprotect(ack_a) == (ContentType.KEY_UPDATE_ACK, b"")
+    assert a.unprotect(ack_b) == (ContentType.KEY_UPDATE_ACK, b"")
+    data = a.protect(APP, b"next")
+    assert (decode_record(data).epoch, decode_record(data).piv) == (1, b"\x01")
+    assert b.unprotect(data) == (APP, b"next")
+    assert a.unprotect(b.protect(APP, b"back")) == (APP, b"back")
+    assert rejected(b, data) is Alert.REPLAY_DETECTED

@@ -42,11 +42,14 @@ def alert_of(layer: RecordLayer, record: bytes) -> Alert:
 
 
 def test_limit_table_follows_the_draft() -> None:
-    """Spec §7.9 / draft-ietf-core-oscore-key-limits: q, v, l and the threshold q - floor(q/10)."""
+    """Spec §7.9 / draft-ietf-core-oscore-key-limits: q, v, l and the threshold q - floor(q/10).
+
+    REQ-REC-012: plaintext + tag at most 16384 bytes for A256GCM, ChaCha20/Poly1305
+    and AES-CCM-16-128-128, 4096 bytes for AES-CCM-16-64-128.
+    """
     assert limits_for(10) == UsageLimits(q=2**20, v=2**14, max_message_bytes=4096)
-    for alg in (1, 3, 30):
+    for alg in (1, 3, 24, 30):
         assert limits_for(alg) == UsageLimits(q=2**20, v=2**20, max_message_bytes=16384)
-    assert limits_for(24).v == 2**20 and limits_for(24).max_message_bytes == 65536
     assert limits_for(3).key_update_threshold == 943_719
     with pytest.raises(ValueError):
         limits_for(-999)
@@ -158,3 +161,20 @@ def test_binding_context_is_authenticated() -> None:
 def test_records_from_an_unknown_sender_are_rejected() -> None:
     record = make(b"\x03", b"\x02").protect(APP, b"x")
     assert alert_of(make(b"\x02", b"\x01"), record) is Alert.DECRYPT_FAILED
+
+
+def test_chacha20_poly1305_record_limit_is_16384_bytes() -> None:
+    """REQ-REC-012: ChaCha20/Poly1305 plaintext + tag <= 16384 bytes (not 2^10 64-byte blocks).
+
+    Plaintext is the content-type byte plus the body; the tag is 16 bytes.
+    """
+    a, b = make(b"\x01", b"\x02", alg=24), make(b"\x02", b"\x01", alg=24)
+    largest = 16384 - 16 - 1
+    assert b.unprotect(a.protect(APP, bytes(largest))) == (APP, bytes(largest))
+    with pytest.raises(ProtocolError) as info:
+        a.protect(APP, bytes(largest + 1))
+    assert info.value.alert is Alert.MESSAGE_TOO_LARGE
+    roomy = UsageLimits(q=100, v=100, max_message_bytes=65536)
+    big = make(b"\x01", b"\x02", alg=24, limits=roomy)
+    big.protect(APP, b"")  # SSN 0 was accepted by b above
+    assert alert_of(b, big.protect(APP, bytes(largest + 1))) is Alert.MESSAGE_TOO_LARGE

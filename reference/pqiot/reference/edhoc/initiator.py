@@ -5,7 +5,8 @@ Transitions (everything else is ``unexpected_message``)::
     START          --start()------------> WAIT_MESSAGE_2   send message_1
     WAIT_MESSAGE_2 --message_2----------> WAIT_MESSAGE_4   send message_3 (message_4 expected)
                                       \-> COMPLETED        send message_3
-    WAIT_MESSAGE_2 --error ERR_CODE 2---> WAIT_MESSAGE_2   send message_1 with a new suite (§6.3.2)
+    WAIT_MESSAGE_2 --error ERR_CODE 2---> WAIT_MESSAGE_2   send message_1 with a new suite (§6.3.2),
+                                                           once per attempt (REQ-HS-030)
     WAIT_MESSAGE_2 --error--------------> FAILED
     WAIT_MESSAGE_4 --message_4----------> COMPLETED
     WAIT_MESSAGE_4 --error--------------> FAILED
@@ -26,6 +27,8 @@ from pqiot.reference.edhoc.authentication import (
     verify_signature_or_mac,
 )
 from pqiot.reference.edhoc.config import HandshakeConfig
+from pqiot.reference.edhoc.ead import check_ead
+from pqiot.reference.edhoc.errors import shorten
 from pqiot.reference.edhoc.events import HandshakeCompleted, SuitesRejected
 from pqiot.reference.edhoc.key_exchange import (
     ephemeral_static_dh,
@@ -37,6 +40,7 @@ from pqiot.reference.edhoc.key_schedule import KeySchedule, SessionSecrets
 from pqiot.reference.edhoc.machine import Handshake, Input, State, draw_connection_id, xor
 from pqiot.reference.edhoc.messages import (
     ERR_CODE_WRONG_SELECTED_CIPHER_SUITE,
+    ErrorMessage,
     Message1,
     decode_message_2,
     decode_plaintext_2,
@@ -48,7 +52,8 @@ from pqiot.reference.edhoc.messages import (
     encode_plaintext_3a,
 )
 from pqiot.reference.edhoc.wire import EadItem, encode_ead
-from pqiot.reference.errors import Alert, InvalidTag, ProtocolError
+from pqiot.reference.errors import Alert, DecodeError, InvalidTag, ProtocolError
+from pqiot.reference.oscore.context import max_id_length
 from pqiot.reference.suites import METHOD_PSK, METHOD_SIGNATURE, METHOD_STATIC_DH, CipherSuite
 
 __all__ = ["Initiator"]
@@ -115,6 +120,12 @@ class Initiator(Handshake):
             c_i = config.connection_id
         else:
             c_i = draw_connection_id(config.rng)
+        longest = max_id_length(suite.application_aead())
+        if len(c_i) > longest:  # REQ-HS-003: our C_I becomes the peer's OSCORE Sender ID
+            raise ValueError(
+                f"connection identifier {c_i.hex()} is {len(c_i)} bytes; suite {suite.id} "
+                f"allows at most {longest} (REQ-HS-003): configure a shorter one"
+            )
         message_1 = encode_message_1(Message1(config.method, suites_i, g_x, c_i, config.ead_1))
         self._session = _Session(suite, KeySchedule(suite.hash()), c_i, message_1, secret)
         self._attempts += 1
@@ -124,6 +135,33 @@ class Initiator(Handshake):
         self._goto(State.WAIT_MESSAGE_2)
 
     # -- errors --------------------------------------------------------------------
+
+    def _fail(self, error: ProtocolError, *, send_error: bool = True) -> None:
+        """Abort; ERR_INFO fits 128 bytes (REQ-HS-019) and the attempt's keys are dropped.
+
+        REQ-HS-022: a failed handshake keeps no ephemeral secret or derived key.
+        """
+        super()._fail(shorten(error), send_error=send_error)
+        self._session = None
+
+    def _on_error_message(self, error: ErrorMessage) -> None:
+        """The peer's error ends the attempt: abort, drop its keys, send nothing (REQ-HS-022)."""
+        super()._on_error_message(error)
+        self._session = None
+
+    def _check_ead(self, items: tuple[EadItem, ...], what: str) -> tuple[EadItem, ...]:
+        return check_ead(items, self.config.supported_ead_labels)
+
+    def _check_c_r(self, s: _Session, c_r: bytes) -> None:
+        """C_R becomes our OSCORE Sender ID: distinct from C_I and short enough (§5.3)."""
+        if c_r == s.c_i:
+            raise DecodeError(f"C_R equals C_I ({c_r.hex()})", "REQ-HS-009")
+        longest = max_id_length(s.suite.application_aead())
+        if len(c_r) > longest:
+            raise DecodeError(
+                f"C_R is {len(c_r)} bytes, suite {s.suite.id} allows at most {longest}",
+                "REQ-HS-003",
+            )
 
     def _on_error(self, data: bytes) -> None:
         error = self._decode_peer_error(data)
@@ -138,8 +176,20 @@ class Initiator(Handshake):
         suites_r = error.suites_r
         self._emit(SuitesRejected(suites_r))
         preferences = self.config.cipher_suites
+        if self._attempts > 1:
+            # REQ-HS-030: our retried message_1 was rejected too; one retry per attempt.
+            self._fail(
+                ProtocolError(
+                    Alert.WRONG_SELECTED_CIPHER_SUITE,
+                    f"suite {preferences[self._selected_index].id} of the retried message_1 "
+                    f"was rejected as well (responder supports {list(suites_r)})",
+                    "REQ-HS-030",
+                ),
+                send_error=False,
+            )
+            return
         candidates = [i for i, s in enumerate(preferences) if s.id in suites_r]
-        # Retry once per suite, only towards a less preferred suite than the one just rejected.
+        # Retry only towards a less preferred suite than the one just rejected.
         nxt = next((i for i in candidates if i > self._selected_index), None)
         if nxt is None:
             self._fail(
@@ -182,6 +232,7 @@ class Initiator(Handshake):
             self._psk_message_3(s, th_2, prk_2e, plaintext_2)
             return
         p2 = decode_plaintext_2(plaintext_2)
+        self._check_c_r(s, p2.c_r)
         s.c_r = p2.c_r
         ead_2 = self._check_ead(p2.ead_2, "EAD_2")
         peer, by_value = self._peer_credential(p2.id_cred_r)
@@ -267,6 +318,7 @@ class Initiator(Handshake):
         if entry is None:  # guarded by HandshakeConfig validation
             raise ProtocolError(Alert.INTERNAL_ERROR, "no PSK configured")
         c_r, ead_2 = decode_plaintext_2a(plaintext_2a)
+        self._check_c_r(s, c_r)
         s.c_r, s.ead = c_r, self._check_ead(ead_2, "EAD_2")
         prk_3e2m = prk_2e
         th_3 = ks.th_3(th_2, plaintext_2a, b"")
@@ -355,12 +407,13 @@ class Initiator(Handshake):
             edhoc_key_length=s.suite.aead().key_size,
             ead_received=s.ead,
         )
-        self._record_many(
-            PRK_out=secrets.prk_out,
-            PRK_exporter=secrets.prk_exporter,
-            OSCORE_master_secret=event.oscore_master_secret(),
-            OSCORE_master_salt=event.oscore_master_salt(),
-        )
+        if self.config.trace is not None:  # derived only for the trace (vectors, tests)
+            self._record_many(
+                PRK_out=secrets.prk_out,
+                PRK_exporter=secrets.prk_exporter,
+                OSCORE_master_secret=event.oscore_master_secret(),
+                OSCORE_master_salt=event.oscore_master_salt(),
+            )
         self._emit(event)
         self._goto(State.COMPLETED)
         self._session = None

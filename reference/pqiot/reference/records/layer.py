@@ -459,6 +459,17 @@ class RecordLayer:
             self._events.append(KeyUpdateNeeded(self._state.epoch, sent))
         return record
 
+    def abandon(self) -> None:
+        """Discard every context and persisted bound, sending nothing.
+
+        For a session that ended outside the record layer, e.g. an EDHOC error
+        received after DONE (REQ-HS-022): no close record, no pending output.
+        """
+        if self._closed is None:
+            self._discard(Alert.UNEXPECTED_MESSAGE, "peer")
+        self._outbox.clear()
+        self._events.clear()
+
     def _discard(self, alert: Alert | None, origin: str) -> None:
         limit_hit = alert is Alert.USAGE_LIMIT_REACHED and origin == "local"
         self._closed = Alert.USAGE_LIMIT_REACHED if limit_hit else Alert.UNEXPECTED_MESSAGE
@@ -535,14 +546,19 @@ class RecordLayer:
             master_secret, master_salt = derive(nonce)
         except ProtocolError as exc:
             raise self._fail_authenticated(Alert.KEY_UPDATE_FAILED, exc.detail) from None
-        old_sender = self._sender
-        if nonce != self._pending_nonce:  # equal nonces: both sides ack (REQ-KU-005)
+        same_nonce = nonce == self._pending_nonce
+        if not same_nonce:  # equal nonces: both sides ack (REQ-KU-005)
             self._ack_expected_epoch = None
         self._pending_nonce = None  # a collision we lost: the peer's update replaces ours
         self._deadline = None
-        self._sender = self._install(self._state.epoch, master_secret, master_salt)
-        if old_sender.ctx.sender_key != self._sender.ctx.sender_key:
+        if not same_nonce:
+            old_sender = self._sender
+            self._sender = self._install(self._state.epoch, master_secret, master_salt)
             old_sender.sequence.forget()
+        # Equal nonces derive the epoch we installed in start_key_update: keep its
+        # contexts as they are. Rebuilding them would resume the sender from its
+        # persisted K-ahead bound instead of SSN 0 (REQ-REC-011) and reset the
+        # replay window of a recipient that may already have accepted records.
         self._outbox.append(
             self._seal(ContentType.KEY_UPDATE_ACK, b"")
         )  # REQ-KU-002: first record of e+1

@@ -6,7 +6,7 @@ draft-irtf-cfrg-aead-limits:
 
 * AEAD_AES_128_CCM (COSE 30, AES-CCM-16-128-128), AEAD_AES_128_GCM (1),
   AEAD_AES_256_GCM (3), AEAD_CHACHA20_POLY1305 (24):
-  q = 2^20, v = 2^20, l = 2^10 blocks (IA/CA <= 2^-64);
+  q = 2^20, v = 2^20, l = 2^10 AES blocks (IA/CA <= 2^-64);
 * AEAD_AES_128_CCM_8 (COSE 10, AES-CCM-16-64-128):
   q = 2^20, v = 2^14, l = 2^8 blocks (IA/CA <= 2^-50; the 8-byte tag makes
   forgeries cheaper, hence the smaller v).
@@ -14,6 +14,9 @@ draft-irtf-cfrg-aead-limits:
 ``q`` counts messages encrypted with one Sender Key, ``v`` counts failed
 decryptions with one Recipient Key, ``l`` (message length in cipher blocks)
 bounds plaintext + tag of one record (``max_message_bytes``, REQ-REC-012).
+REQ-REC-012 states ``l`` in bytes, 16 bytes a block for *every* AEAD: 16384
+bytes for ChaCha20/Poly1305 too, although its own block is 64 bytes (reading
+2^10 ChaCha blocks would allow 65536, four times what the spec permits).
 D4 / spec §7.9: at q - floor(q/10) a key update starts; at q the sender stops;
 at v the recipient context and the session are discarded.
 """
@@ -39,21 +42,19 @@ class UsageLimits:
         return self.q - self.q // 10
 
 
-_AES_BLOCK = 16
-_CHACHA_BLOCK = 64
+#: The byte size of one block of ``l`` (draft-ietf-core-oscore-key-limits counts 16-byte blocks).
+_BLOCK = 16
 
 _LIMITS: dict[int, UsageLimits] = {
-    10: UsageLimits(
-        q=1 << 20, v=1 << 14, max_message_bytes=(1 << 8) * _AES_BLOCK
-    ),  # AES-CCM-16-64-128
+    10: UsageLimits(q=1 << 20, v=1 << 14, max_message_bytes=(1 << 8) * _BLOCK),  # AES-CCM-16-64-128
     30: UsageLimits(
-        q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _AES_BLOCK
+        q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _BLOCK
     ),  # AES-CCM-16-128-128
-    1: UsageLimits(q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _AES_BLOCK),  # A128GCM
-    3: UsageLimits(q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _AES_BLOCK),  # A256GCM
+    1: UsageLimits(q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _BLOCK),  # A128GCM
+    3: UsageLimits(q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _BLOCK),  # A256GCM
     24: UsageLimits(
-        q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _CHACHA_BLOCK
-    ),  # ChaCha20/Poly1305
+        q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _BLOCK
+    ),  # ChaCha20/Poly1305: 16384 bytes, REQ-REC-012
 }
 
 
