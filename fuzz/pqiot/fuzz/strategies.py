@@ -17,6 +17,7 @@ from pqiot.reference import cbor
 from pqiot.reference.cbor import CborValue
 from pqiot.reference.credentials import (
     AKP_PUB,
+    AKP_PUBLIC_KEY_SIZES,
     CLAIM_CNF,
     CLAIM_SUBJECT,
     CNF_COSE_KEY,
@@ -193,11 +194,18 @@ def error_messages() -> st.SearchStrategy[ErrorSpec]:
 
 def ccs_maps() -> st.SearchStrategy[dict[CborValue, CborValue]]:
     """CCS claims sets with each supported COSE_Key type (AKP, OKP, EC2 ES256, EC2 DH)."""
-    kid = st.one_of(st.binary(min_size=1, max_size=8), st.integers(min_value=-24, max_value=23))
+    # REQ-CRED-004: a kid is a byte string of 1..16 bytes; REQ-CRED-003: pub has the
+    # size of its alg. Valid credentials only, so the round trip can be checked.
+    kid = st.binary(min_size=1, max_size=16)
     akp = st.builds(
-        lambda k, alg, pub: {KEY_KTY: KTY_AKP, KEY_KID: k, KEY_ALG: alg, AKP_PUB: pub},
+        lambda k, alg, fill: {
+            KEY_KTY: KTY_AKP,
+            KEY_KID: k,
+            KEY_ALG: alg,
+            AKP_PUB: (fill * AKP_PUBLIC_KEY_SIZES[alg])[: AKP_PUBLIC_KEY_SIZES[alg]],
+        },
         kid,
-        st.sampled_from([-48, -49, -50, -65601, -65602]),
+        st.sampled_from(sorted(AKP_PUBLIC_KEY_SIZES)),
         st.binary(min_size=1, max_size=64),
     )
     okp = st.builds(
