@@ -6,6 +6,16 @@ spec §12.1, or the 4-byte length prefix of REQ-TCP-006), and :class:`TapClient`
 which numbers requests, matches responses by request_id and enforces a timeout per
 command. The full harness (targets, probes, farms) builds on this; it stays synchronous
 because TAP is strictly one request at a time (REQ-TAP-001).
+
+On a serial link the same line also carries channel 0, the protocol's serial binding:
+:meth:`TapClient.link_send` / :meth:`TapClient.link_receive` put and take whole channel-0
+messages (``kind || body``) there, so a test can be the DUT's protocol peer while it drives
+the DUT through TAP (SESSION_START with ``transport: "link"``).
+
+Command and status codes and the ``tap_request``/``tap_response`` shapes are the codec's
+(:mod:`pqiot.reference.tap.codes`, :mod:`pqiot.reference.tap.messages`): one table for the
+reference agent, the firmware tests and this client. ``Command`` and ``Status`` stay
+importable from here for the tests and tools that already do.
 """
 
 from __future__ import annotations
@@ -16,23 +26,26 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
 from typing import IO, Protocol
 
-from pqiot.reference import cbor
 from pqiot.reference.cbor import CborValue
 from pqiot.reference.errors import DecodeError, ProtocolError
 from pqiot.reference.framing.length_prefix import FrameDecoder, encode_frame
 from pqiot.reference.framing.serial_frames import (
+    CHANNEL_PROTOCOL,
     CHANNEL_TAP,
     DEFAULT_MTU,
+    MAX_PROTOCOL_MESSAGE,
     LinkCounters,
     SerialReceiver,
     encode_message,
 )
+from pqiot.reference.tap import messages
+from pqiot.reference.tap.codes import Command, Status
 
 __all__ = [
     "AgentError",
@@ -52,54 +65,6 @@ __all__ = [
 DEFAULT_TIMEOUT = 10.0
 #: Largest TAP message this client accepts (above any DUT's max_tap_response we expect).
 MAX_MESSAGE = 65536
-
-
-class Command(IntEnum):
-    """TAP command codes (spec §13.3)."""
-
-    IDENTIFY = 0
-    RESET = 1
-    ECHO = 2
-    MLKEM_KEYGEN = 16
-    MLKEM_ENCAPS = 17
-    MLKEM_DECAPS = 18
-    SIG_KEYGEN = 32
-    SIG_SIGN = 33
-    SIG_VERIFY = 34
-    AEAD_SEAL = 48
-    AEAD_OPEN = 49
-    HKDF = 56
-    KMAC = 57
-    HASH = 58
-    ACCUMULATED = 64
-    CRED_LOAD = 80
-    SESSION_START = 81
-    SESSION_DELIVER = 82
-    APP_SEND = 83
-    APP_RECEIVE = 84
-    EXPORT = 85
-    KEY_UPDATE = 86
-    APP_POLL = 87
-    SESSION_INFO = 88
-    SESSION_CLOSE = 89
-    PUBLISH = 90
-    SUBSCRIBE_DELIVER = 91
-    MEASURE = 96
-
-
-class Status(IntEnum):
-    """TAP status codes (spec §13.2.1)."""
-
-    OK = 0
-    UNKNOWN_COMMAND = 1
-    MALFORMED = 2
-    UNSUPPORTED = 3
-    TOO_LARGE = 4
-    INVALID_STATE = 5
-    INVALID_INPUT = 6
-    PROTOCOL_ALERT = 7
-    BUSY = 8
-    INTERNAL = 9
 
 
 class AgentError(Exception):
@@ -236,14 +201,24 @@ class MessageChannel(Protocol):
 
 
 class SerialChannel:
-    """TAP on serial channel 1 (spec §13.1, §12.1); channel-0 traffic is ignored here."""
+    """TAP on serial channel 1 (spec §13.1, §12.1), the protocol's channel 0 beside it.
+
+    Channel-0 messages that arrive while a TAP reply is awaited are queued for
+    :meth:`receive_protocol`, and TAP replies that arrive while channel 0 is awaited are
+    queued for :meth:`receive_message`: neither channel ever sees the other's traffic
+    (REQ-SER-009), and nothing is dropped for arriving at the "wrong" moment.
+    """
 
     def __init__(self, link: ByteLink, mtu: int = DEFAULT_MTU) -> None:
         self.link = link
         self.mtu = mtu
-        self._receiver = SerialReceiver(mtu, limits={CHANNEL_TAP: MAX_MESSAGE})
-        self._pending: list[bytes] = []
+        self._receiver = SerialReceiver(
+            mtu, limits={CHANNEL_PROTOCOL: MAX_PROTOCOL_MESSAGE, CHANNEL_TAP: MAX_MESSAGE}
+        )
+        self._pending: deque[bytes] = deque()
+        self._protocol: deque[bytes] = deque()
         self._msg_id = 0
+        self._protocol_msg_id = 0
 
     @property
     def counters(self) -> LinkCounters:
@@ -254,20 +229,31 @@ class SerialChannel:
         self.link.send(encode_message(CHANNEL_TAP, self._msg_id, message, self.mtu))
         self._msg_id = (self._msg_id + 1) % 256
 
+    def send_protocol(self, message: bytes) -> None:
+        """One channel-0 message (``kind || body``) with the next msg_id (REQ-SER-001, -010)."""
+        self.link.send(encode_message(CHANNEL_PROTOCOL, self._protocol_msg_id, message, self.mtu))
+        self._protocol_msg_id = (self._protocol_msg_id + 1) % 256
+
     def send_bytes(self, data: bytes) -> None:
         """Put raw bytes on the line (line-noise tests)."""
         self.link.send(data)
 
-    def receive_message(self, deadline: float) -> bytes | None:
-        while not self._pending:
+    def _read(self, deadline: float, queue: deque[bytes]) -> bytes | None:
+        while not queue:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             data = self.link.receive(remaining)
             for channel, message in self._receiver.feed(data, time.monotonic()):
-                if channel == CHANNEL_TAP:
-                    self._pending.append(message)
-        return self._pending.pop(0)
+                (self._pending if channel == CHANNEL_TAP else self._protocol).append(message)
+        return queue.popleft()
+
+    def receive_message(self, deadline: float) -> bytes | None:
+        return self._read(deadline, self._pending)
+
+    def receive_protocol(self, deadline: float) -> bytes | None:
+        """The next reassembled channel-0 message, or None once ``deadline`` passes."""
+        return self._read(deadline, self._protocol)
 
 
 class LengthPrefixedChannel:
@@ -302,22 +288,12 @@ class LengthPrefixedChannel:
 
 
 def _decode_response(message: bytes) -> TapResponse:
+    """The codec's ``tap_response`` (spec §13.2) as this client's :class:`TapResponse`."""
     try:
-        value = cbor.decode(message)
+        decoded = messages.decode_response(message)
     except DecodeError as exc:
-        raise AgentError(f"agent response is not deterministic CBOR: {exc}") from exc
-    if not isinstance(value, list) or len(value) != 3:
-        raise AgentError(f"agent response is not [request_id, status, result]: {value!r}")
-    request_id, status, result = value
-    if (
-        not (request_id is None or (isinstance(request_id, int) and request_id >= 0))
-        or not isinstance(status, int)
-        or isinstance(status, bool)
-        or not isinstance(result, dict)
-        or not all(isinstance(key, str) for key in result)
-    ):
-        raise AgentError(f"agent response has the wrong types: {value!r}")
-    return TapResponse(request_id, status, {str(k): v for k, v in result.items()})
+        raise AgentError(f"agent response is not a TAP response: {exc}") from exc
+    return TapResponse(decoded.request_id, decoded.status, decoded.result)
 
 
 class TapClient:
@@ -347,8 +323,7 @@ class TapClient:
         """Send ``[command, request_id, args]`` and return the response to it."""
         request_id = self._next_id
         self._next_id += 1
-        arguments: dict[CborValue, CborValue] = {key: value for key, value in (args or {}).items()}
-        payload = cbor.encode([int(command), request_id, arguments])
+        payload = messages.encode_request(command, request_id, args or {})
         return self._exchange(payload, request_id, timeout)
 
     def call_raw(self, payload: bytes, *, timeout: float | None = None) -> TapResponse:
@@ -369,6 +344,33 @@ class TapClient:
             # Responses to earlier, timed-out requests are stale: skip them.
             if request_id is None or response.request_id in (request_id, None):
                 return response
+
+    # -- serial channel 0 (spec §12.1): the DUT's protocol link beside TAP -----------------
+
+    def _serial(self) -> SerialChannel:
+        if not isinstance(self.channel, SerialChannel):
+            raise AgentError(
+                "channel 0 exists only on a serial link (serial+tcp://, serial+stdio://, a UART); "
+                "this target carries TAP with the TCP length prefix"
+            )
+        return self.channel
+
+    def link_send(self, message: bytes) -> None:
+        """Send one channel-0 message, ``kind || body`` (kind 0 handshake, 1 record), with a
+        fresh msg_id: a resend of the same bytes is a new message, as REQ-SER-010 wants."""
+        if not message:
+            raise ValueError("a channel-0 message starts with its kind byte")
+        self._serial().send_protocol(message)
+
+    def link_receive(self, timeout: float) -> bytes | None:
+        """The next reassembled channel-0 message (``kind || body``), or None after ``timeout``
+        seconds. Messages that arrived during earlier TAP calls are returned first."""
+        return self._serial().receive_protocol(time.monotonic() + timeout)
+
+    @property
+    def link_counters(self) -> LinkCounters:
+        """Link errors the host side has counted on this serial line (REQ-SER-011)."""
+        return self._serial().counters
 
     def identify(self) -> dict[str, CborValue]:
         """The DUT's conformance statement (spec §13.4)."""
