@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pqiot.reference.audit import (
+    ALERT_EVENT,
     AuditEvent,
     AuditLog,
     FileSink,
@@ -63,7 +64,7 @@ def test_null_peer_and_suite_and_empty_detail() -> None:
         {
             "ts": "1970-01-01T00:00:00.000Z",
             "event": "retry",
-            "severity": "warning",
+            "severity": "info",  # §9.2
             "peer": None,
             "suite": None,
             "detail": {},
@@ -78,19 +79,51 @@ def test_integer_kid_is_logged_as_hex_of_its_compact_encoding() -> None:
     assert sink.records[0]["peer"] == "2b"
 
 
+#: Spec §9.2, column "severity" (peer_authenticated: warning only when trust is tofu).
+SEVERITY_9_2 = {
+    "key_generated": "info",
+    "peer_authenticated": "info",
+    "auth_failed": "error",
+    "replay_dropped": "warning",
+    "decrypt_failed": "warning",
+    "rekey": "info",
+    "tofu_accept": "warning",
+    "limit_exceeded": "warning",
+    "handshake_failed": "error",
+    "handshake_completed": "info",
+    "retry": "info",
+    "give_up": "error",
+}
+
+
 @pytest.mark.parametrize(
-    ("event", "severity"),
-    [
-        (AuditEvent.TOFU_ACCEPT, "warning"),
-        (AuditEvent.KEY_GENERATED, "info"),
-        (AuditEvent.HANDSHAKE_FAILED, "error"),
-        (AuditEvent.AUTH_FAILED, "error"),
-    ],
+    ("event", "severity"), [(AuditEvent(n), s) for n, s in SEVERITY_9_2.items()]
 )
 def test_default_severity(event: AuditEvent, severity: str) -> None:
+    """REQ-AUDIT-002: each event's severity is the one §9.2 assigns to it."""
     sink = MemorySink()
     AuditLog(sink, clock=None).emit(event, now=NOW)
     assert sink.records[0]["severity"] == severity
+
+
+def test_every_alert_maps_to_its_10_2_audit_event() -> None:
+    """REQ-ERR-006: the "audit" column of chapter 10 §10.2, for all fourteen alerts."""
+    assert {alert.value: event.value for alert, event in ALERT_EVENT.items()} == {
+        "unspecified_error": "handshake_failed",
+        "decode_error": "handshake_failed",
+        "unexpected_message": "handshake_failed",
+        "wrong_selected_cipher_suite": "handshake_failed",
+        "unknown_credential": "auth_failed",
+        "authentication_failed": "auth_failed",
+        "decrypt_failed": "decrypt_failed",
+        "replay_detected": "replay_dropped",
+        "message_too_large": "handshake_failed",
+        "unsupported_method": "handshake_failed",
+        "tofu_disabled": "auth_failed",
+        "usage_limit_reached": "limit_exceeded",
+        "key_update_failed": "handshake_failed",
+        "internal_error": "handshake_failed",
+    }
 
 
 def test_severity_override() -> None:

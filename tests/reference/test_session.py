@@ -260,11 +260,16 @@ def test_error_message_in_done_discards_the_session_and_sends_nothing(side: str)
     assert session.records is None and session.handshake_result is None
     with pytest.raises(ProtocolError):
         session.send(b"after the error", 3.0)
-    failed = sink.events(AuditEvent.HANDSHAKE_FAILED)
-    assert failed and failed[-1]["detail"] == {
-        "peer_err_code": 1,
-        "peer_err_info": "authentication_failed",
-    }
+    # §10.2: a received authentication_failed is audited as auth_failed (REQ-ERR-006).
+    failed = sink.events(AuditEvent.AUTH_FAILED)
+    assert [f["detail"] for f in failed] == [
+        {
+            "alert": "authentication_failed",
+            "stage": "message_3" if side == "initiator" else "message_2",
+            "origin": "peer",
+            "err_code": 1,
+        }
+    ]
 
 
 def test_malformed_error_in_done_is_a_silent_decode_error() -> None:

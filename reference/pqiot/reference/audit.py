@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from pqiot.reference.credentials import KeyId
+from pqiot.reference.errors import Alert
 from pqiot.reference.trust import kid_hex
 
 __all__ = [
+    "ALERT_EVENT",
     "AuditEvent",
     "AuditLog",
     "AuditSink",
@@ -89,8 +91,30 @@ DEFAULT_SEVERITY: dict[AuditEvent, Severity] = {
     AuditEvent.LIMIT_EXCEEDED: Severity.WARNING,
     AuditEvent.HANDSHAKE_FAILED: Severity.ERROR,
     AuditEvent.HANDSHAKE_COMPLETED: Severity.INFO,
-    AuditEvent.RETRY: Severity.WARNING,
+    AuditEvent.RETRY: Severity.INFO,
     AuditEvent.GIVE_UP: Severity.ERROR,
+}
+
+
+#: Spec §10.2, column "audit": the event an alert raised or received produces
+#: (REQ-ERR-006). ``decode_error`` and ``message_too_large`` of dropped records and
+#: ``message_too_large`` outside a handshake are the callers' business (none /
+#: ``limit_exceeded``); this table gives the handshake / session-ending event.
+ALERT_EVENT: dict[Alert, AuditEvent] = {
+    Alert.UNSPECIFIED_ERROR: AuditEvent.HANDSHAKE_FAILED,
+    Alert.DECODE_ERROR: AuditEvent.HANDSHAKE_FAILED,
+    Alert.UNEXPECTED_MESSAGE: AuditEvent.HANDSHAKE_FAILED,
+    Alert.WRONG_SELECTED_CIPHER_SUITE: AuditEvent.HANDSHAKE_FAILED,
+    Alert.UNKNOWN_CREDENTIAL: AuditEvent.AUTH_FAILED,
+    Alert.AUTHENTICATION_FAILED: AuditEvent.AUTH_FAILED,
+    Alert.DECRYPT_FAILED: AuditEvent.DECRYPT_FAILED,
+    Alert.REPLAY_DETECTED: AuditEvent.REPLAY_DROPPED,
+    Alert.MESSAGE_TOO_LARGE: AuditEvent.HANDSHAKE_FAILED,
+    Alert.UNSUPPORTED_METHOD: AuditEvent.HANDSHAKE_FAILED,
+    Alert.TOFU_DISABLED: AuditEvent.AUTH_FAILED,
+    Alert.USAGE_LIMIT_REACHED: AuditEvent.LIMIT_EXCEEDED,
+    Alert.KEY_UPDATE_FAILED: AuditEvent.HANDSHAKE_FAILED,
+    Alert.INTERNAL_ERROR: AuditEvent.HANDSHAKE_FAILED,
 }
 
 

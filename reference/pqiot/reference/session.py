@@ -16,8 +16,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from pqiot.reference import suites as suite_registry
-from pqiot.reference.audit import AuditEvent, AuditLog, Severity
-from pqiot.reference.credentials import Credential
+from pqiot.reference.audit import ALERT_EVENT, AuditEvent, AuditLog, Severity
+from pqiot.reference.credentials import Credential, parse_ccs
 from pqiot.reference.crypto.interfaces import Rng
 from pqiot.reference.crypto.rng import system_rng
 from pqiot.reference.edhoc import events as hs
@@ -28,13 +28,15 @@ from pqiot.reference.edhoc.key_schedule import (
     EXPORTER_OSCORE_MASTER_SECRET,
     SessionSecrets,
 )
-from pqiot.reference.edhoc.machine import Input, classify
+from pqiot.reference.edhoc.machine import Input, State, classify
 from pqiot.reference.edhoc.messages import decode_error_message
 from pqiot.reference.edhoc.responder import Responder
 from pqiot.reference.errors import Alert, DecodeError, ProtocolError
 from pqiot.reference.records import layer as rl
 from pqiot.reference.records.persistence import MemorySequenceStore, SequenceStore
 from pqiot.reference.records.record import ContentType
+from pqiot.reference.suites import METHOD_PSK
+from pqiot.reference.tap.peer_errors import peer_alert
 from pqiot.reference.trust import TofuPinning
 
 __all__ = [
@@ -52,6 +54,20 @@ KIND_RECORD = 0x01
 
 #: Default time a handshake may take before the session gives up (spec: handshake timeout).
 DEFAULT_HANDSHAKE_TIMEOUT = 30.0
+
+#: Handshake states by their chapter 5 §5.11 names, as audit ``detail.state`` carries them.
+_STATE_NAMES = {
+    State.START: "START",
+    State.WAIT_MESSAGE_2: "WAIT_M2",
+    State.WAIT_MESSAGE_3: "WAIT_M3",
+    State.WAIT_MESSAGE_4: "WAIT_M4",
+    State.COMPLETED: "DONE",
+    State.FAILED: "FAILED",
+}
+#: The message whose processing a local authentication failure interrupted (§9.2 ``stage``).
+_AUTH_STAGES = {"WAIT_M2": "message_2", "WAIT_M3": "message_3", "WAIT_M4": "message_4"}
+#: ERR_CODE 2 (wrong_selected_cipher_suite, RFC 9528 §6.3).
+_ERR_CODE_SUITES = 2
 
 
 class SessionState(enum.Enum):
@@ -106,6 +122,15 @@ class Session:
         self._pending_secrets: dict[bytes, SessionSecrets] = {}
         self._outbox: list[bytes] = []
         self._events: deque[SessionEvent] = deque()
+        # Audit bookkeeping (chapter 9): when the handshake began (duration_ms), the
+        # §5.11 state an input arrived in (a failure is reported in that state, the
+        # machine itself is FAILED by then), the nonces of key updates we started
+        # (rekey initiated_by) and whether limit_exceeded was already written.
+        self._started: float | None = None
+        self._input_state = "START"
+        self._local_update_nonces: set[bytes] = set()
+        self._limit_audited = False
+        self._peer_kid: bytes | int | None = None  # outlives the keys, for later events
 
     # -- inspection -------------------------------------------------------------
 
@@ -126,6 +151,15 @@ class Session:
         if isinstance(self._handshake, Initiator):
             return self._handshake.peer_connection_id
         return None
+
+    @property
+    def handshake_state(self) -> str:
+        """The chapter 5 §5.11 state name: START, WAIT_M2/M3/M4, DONE or FAILED."""
+        if self._state is SessionState.ESTABLISHED:
+            return "DONE"
+        if self._state is not SessionState.HANDSHAKING:
+            return "FAILED"
+        return _STATE_NAMES[self._handshake.state]
 
     @property
     def handshake_result(self) -> hs.HandshakeCompleted | None:
@@ -149,6 +183,8 @@ class Session:
     def start(self, now: float) -> None:
         """Arm the handshake timer; an initiator also emits message_1."""
         self._deadline = now + self._handshake_timeout
+        self._started = now
+        self._input_state = self.handshake_state
         if isinstance(self._handshake, Initiator):
             self._handshake.start(now)
         self._pump_handshake(now)
@@ -157,11 +193,14 @@ class Session:
         """Process one binding payload (kind byte + body)."""
         if self._deadline is None:
             self._deadline = now + self._handshake_timeout
+        if self._started is None:
+            self._started = now
         if not payload:
             self._drop(Alert.DECODE_ERROR, "empty payload")
             return
         kind, body = payload[0], bytes(payload[1:])
         if kind == KIND_HANDSHAKE:
+            self._input_state = self.handshake_state
             if self._state is SessionState.ESTABLISHED and _is_error_message(body):
                 self._on_error_after_handshake(body, now)
                 return
@@ -178,34 +217,62 @@ class Session:
     def send(self, data: bytes, now: float) -> None:
         """Protect application data for the peer (only once the session is established)."""
         records = self._require_established()
-        self._queue_record(records.protect(ContentType.APPLICATION_DATA, data))
-        self._pump_records(now)
+        try:
+            self._queue_record(records.protect(ContentType.APPLICATION_DATA, data))
+        finally:
+            # usage_limit_reached (REQ-KU-011): the layer made a close record before raising.
+            self._pump_records(now)
 
     def update_keys(self, now: float) -> None:
         """Start a key update (EDHOC_KeyUpdate) now, e.g. on operator request."""
         records = self._require_established()
-        self._queue_record(records.start_key_update(self._rng, now=now))
-        self._pump_records(now)
+        try:
+            self._queue_record(records.start_key_update(self._rng, now=now))
+        finally:
+            self._pump_records(now)
 
     def close(self, now: float, alert: Alert | None = None, detail: str = "") -> None:
-        """Close the session; an established session tells the peer with a close record."""
+        """Close the session; an established session tells the peer with a close record.
+
+        Closing a session that already ended changes nothing (its state and audit stay).
+        """
+        if self._state in (SessionState.CLOSED, SessionState.FAILED):
+            return
         if self._records is not None and not self._records.closed:
             self._queue_record(self._records.close(alert, detail))
-            self._pump_records(now)
+            self._pump_records(now)  # audits the close through rl.SessionClosed
+        elif alert is not None:  # aborted mid-handshake: nothing to send (no keys yet)
+            self._audit_alert(alert, "local", self.handshake_state, now)
         self._state = SessionState.CLOSED if alert is None else SessionState.FAILED
 
     def handle_timer(self, now: float) -> None:
-        """Fire expired timers: handshake timeout, key-update timeout."""
+        """Fire expired timers: handshake state timer, key-update timeout.
+
+        State timer (REQ-HS-037): FAILED, nothing sent, ``handshake_failed`` with
+        ``unspecified_error`` (§10.2: no other alert describes a timeout) and
+        ``reason: timeout`` (§5.11 "detail timeout"). Key-update timeout
+        (REQ-KU-006): the close record with ``key_update_failed`` goes out, the
+        session is FAILED and audited like every alert; nothing is raised.
+        """
         if self._state is SessionState.HANDSHAKING:
             if self._deadline is not None and now >= self._deadline:
+                state = self.handshake_state
                 self._state = SessionState.FAILED
-                failure = hs.HandshakeFailed(Alert.UNSPECIFIED_ERROR, "handshake timed out")
+                failure = hs.HandshakeFailed(Alert.UNSPECIFIED_ERROR, "timeout", "REQ-HS-037")
                 self._events.append(failure)
-                self._audit_emit(AuditEvent.HANDSHAKE_FAILED, now, detail={"alert": "timeout"})
+                self._audit_alert(Alert.UNSPECIFIED_ERROR, "local", state, now, reason="timeout")
             return
-        if self._records is not None:
-            self._records.handle_timer(now)
-            self._pump_records(now)
+        records = self._records
+        if records is None or self._state is not SessionState.ESTABLISHED:
+            return
+        try:
+            records.handle_timer(now)
+        except ProtocolError as exc:
+            # The layer queued its close record and reported SessionClosed before
+            # raising; only a layer that is somehow still open needs closing here.
+            if not records.closed:
+                self._queue_record(records.close(exc.alert, exc.detail))
+        self._pump_records(now)
 
     def data_to_send(self) -> list[bytes]:
         """Payloads (kind byte + body) for the binding to frame and send, in order."""
@@ -220,61 +287,120 @@ class Session:
     def _pump_handshake(self, now: float) -> None:
         for message in self._handshake.data_to_send():
             self._outbox.append(bytes([KIND_HANDSHAKE]) + message)
+        batch: list[hs.Event] = []
         while (event := self._handshake.next_event()) is not None:
+            batch.append(event)
+        # peer_authenticated precedes handshake_completed but names the same suite.
+        suite = next((e.suite_id for e in batch if isinstance(e, hs.HandshakeCompleted)), None)
+        previous: hs.Event | None = None
+        for event in batch:
             self._events.append(event)
-            self._on_handshake_event(event, now)
+            self._on_handshake_event(event, now, previous=previous, suite=suite)
+            previous = event
 
-    def _on_handshake_event(self, event: hs.Event, now: float) -> None:
+    def _on_handshake_event(
+        self,
+        event: hs.Event,
+        now: float,
+        *,
+        previous: hs.Event | None = None,
+        suite: int | None = None,
+    ) -> None:
         if isinstance(event, hs.HandshakeCompleted):
             self._establish(event)
+            if event.peer_credential is None:  # PSK method: the PSK proof authenticated
+                self._audit_psk_peer(event, now)
             self._audit_emit(
                 AuditEvent.HANDSHAKE_COMPLETED,
                 now,
                 peer=event.peer_credential.kid if event.peer_credential else None,
                 suite=event.suite_id,
-                detail={"method": event.method},
+                detail={
+                    "role": self.role,
+                    "method": event.method,
+                    "c_i": event.c_i.hex(),
+                    "c_r": event.c_r.hex(),
+                    "duration_ms": self._duration_ms(now),
+                },
             )
         elif isinstance(event, hs.PeerCredentialAccepted):
+            self._peer_kid = event.credential.kid
+            tofu = event.by_value and not self._allow_listed(event)
             self._audit_emit(
                 AuditEvent.PEER_AUTHENTICATED,
                 now,
+                severity=Severity.WARNING if tofu else Severity.INFO,
                 peer=event.credential.kid,
+                suite=suite,
                 detail={
-                    "subject": event.credential.subject,
-                    "by_value": event.by_value,
-                    "trust": "tofu"
-                    if event.by_value and not self._allow_listed(event)
-                    else "allow_list",
+                    "role": self.role,
+                    "method": self._handshake.config.method,
+                    "trust": "tofu" if tofu else "allow-list",
+                    "sub": event.credential.subject,
                 },
             )
             if event.by_value:
                 self._pin(event.credential, now)
         elif isinstance(event, hs.HandshakeFailed):
-            if (
-                isinstance(self._handshake, Responder)
-                and event.alert is Alert.WRONG_SELECTED_CIPHER_SUITE
-            ):
-                # We answered ERR_CODE 2 with SUITES_R: the initiator may retry with a
-                # new message_1 on the same binding, which a fresh responder serves.
-                self._handshake = Responder(self._handshake.config)
-                return
-            self._state = SessionState.FAILED
-            audit = (
-                AuditEvent.AUTH_FAILED
-                if event.alert
-                in (Alert.AUTHENTICATION_FAILED, Alert.UNKNOWN_CREDENTIAL, Alert.TOFU_DISABLED)
-                else AuditEvent.HANDSHAKE_FAILED
-            )
-            self._audit_emit(
-                audit, now, detail={"alert": event.alert.value, "reason": event.detail}
-            )
+            self._on_handshake_failed(event, now, previous)
         elif isinstance(event, hs.ErrorReceived):
             self._state = SessionState.FAILED
-            self._audit_emit(
-                AuditEvent.HANDSHAKE_FAILED,
-                now,
-                detail={"peer_err_code": event.err_code, "peer_err_info": str(event.err_info)},
-            )
+            alert = peer_alert(event.err_code, event.err_info)
+            self._audit_alert(alert, "peer", self._input_state, now, err_code=event.err_code)
+
+    def _on_handshake_failed(
+        self, event: hs.HandshakeFailed, now: float, previous: hs.Event | None
+    ) -> None:
+        """Audit a failed handshake once, with the alert's origin (REQ-ERR-006)."""
+        if isinstance(previous, hs.ErrorReceived):
+            # The machine follows a received error with its own HandshakeFailed: the
+            # ErrorReceived already wrote the event, with the peer's alert.
+            self._state = SessionState.FAILED
+            return
+        received_suites = isinstance(previous, hs.SuitesRejected)
+        self._audit_alert(
+            event.alert,
+            "peer" if received_suites else "local",
+            self._input_state,
+            now,
+            err_code=_ERR_CODE_SUITES if received_suites else None,
+        )
+        if (
+            isinstance(self._handshake, Responder)
+            and event.alert is Alert.WRONG_SELECTED_CIPHER_SUITE
+        ):
+            # We answered ERR_CODE 2 with SUITES_R: the initiator may retry with a
+            # new message_1 on the same binding, which a fresh responder serves.
+            self._handshake = Responder(self._handshake.config)
+            return
+        self._state = SessionState.FAILED
+
+    def _audit_psk_peer(self, completed: hs.HandshakeCompleted, now: float) -> None:
+        """peer_authenticated for the PSK method (the PSK proof verified, §9.2)."""
+        config = self._handshake.config
+        if config.method != METHOD_PSK:
+            return
+        resumption = config.psk is not None and config.psk.suite is not None
+        peer_cred = completed.cred_r if self.role == "initiator" else completed.cred_i
+        try:
+            sub: str | None = parse_ccs(peer_cred).subject
+        except ProtocolError:
+            sub = None
+        self._audit_emit(
+            AuditEvent.PEER_AUTHENTICATED,
+            now,
+            suite=completed.suite_id,
+            detail={
+                "role": self.role,
+                "method": completed.method,
+                "trust": "resumption" if resumption else "psk",
+                "sub": sub,
+            },
+        )
+
+    def _duration_ms(self, now: float) -> int:
+        started = now if self._started is None else self._started
+        return max(0, round((now - started) * 1000))
 
     def _on_error_after_handshake(self, body: bytes, now: float) -> None:
         """An EDHOC error in DONE (spec §5.11): abort, discard every key, send nothing.
@@ -323,6 +449,7 @@ class Session:
             except ProtocolError as exc:
                 self._state = SessionState.FAILED
                 self._events.append(hs.HandshakeFailed(exc.alert, exc.detail, exc.requirement))
+                self._audit_alert(exc.alert, "local", self._input_state, now)
 
     def _establish(self, completed: hs.HandshakeCompleted) -> None:
         suite = suite_registry.get(completed.suite_id)
@@ -385,34 +512,55 @@ class Session:
         if isinstance(event, rl.KeyUpdateNeeded):
             assert self._records is not None
             self._queue_record(self._records.start_key_update(self._rng, now=now))
+        elif isinstance(event, rl.KeyUpdateStarted):
+            self._local_update_nonces.add(event.nonce)
         elif isinstance(event, rl.KeyUpdateCompleted):
             self._secrets = self._pending_secrets.pop(event.nonce, self._secrets)
             self._pending_secrets.clear()
-            self._audit_emit(AuditEvent.REKEY, now, suite=suite, detail={"epoch": event.epoch})
+            local = event.nonce in self._local_update_nonces
+            self._local_update_nonces.clear()
+            self._audit_emit(
+                AuditEvent.REKEY,
+                now,
+                suite=suite,
+                detail={"epoch": event.epoch, "initiated_by": "local" if local else "peer"},
+            )
         elif isinstance(event, rl.ReplayDropped):
             self._audit_emit(
                 AuditEvent.REPLAY_DROPPED,
                 now,
                 suite=suite,
-                detail={"epoch": event.epoch, "sequence_number": event.sequence_number},
+                detail={"context": "record", "piv": event.sequence_number, "reason": "window"},
             )
         elif isinstance(event, rl.DecryptFailed):
             self._audit_emit(
                 AuditEvent.DECRYPT_FAILED,
                 now,
                 suite=suite,
-                detail={"epoch": event.epoch, "failures": event.failures},
+                detail={"context": "record", "count_v": event.failures, "reason": event.detail},
             )
         elif isinstance(event, rl.UsageLimitReached):
-            self._audit_emit(
-                AuditEvent.LIMIT_EXCEEDED,
-                now,
-                severity=Severity.ERROR,
-                suite=suite,
-                detail={"epoch": event.epoch, "direction": event.direction},
-            )
+            self._audit_limit("q" if event.direction == "send" else "v", now)
         elif isinstance(event, rl.SessionClosed):
             self._state = SessionState.CLOSED if event.alert is None else SessionState.FAILED
+            if event.alert is Alert.USAGE_LIMIT_REACHED and event.origin == "local":
+                # §10.2: our own usage limit is limit_exceeded; the only path without
+                # a UsageLimitReached first is a recipient restored at limit_v.
+                if not self._limit_audited:
+                    self._audit_limit("v", now)
+            elif event.alert is not None:
+                self._audit_alert(event.alert, event.origin, "DONE", now)
+
+    def _audit_limit(self, limit: str, now: float) -> None:
+        """limit_exceeded for count_q / count_v reaching limit_q / limit_v (REQ-KU-011/012)."""
+        assert self._records is not None
+        limits = self._records.limits
+        self._limit_audited = True
+        self._audit_emit(
+            AuditEvent.LIMIT_EXCEEDED,
+            now,
+            detail={"limit": limit, "value": limits.q if limit == "q" else limits.v},
+        )
 
     def _queue_record(self, record: bytes) -> None:
         self._outbox.append(bytes([KIND_RECORD]) + record)
@@ -426,6 +574,52 @@ class Session:
                 Alert.UNEXPECTED_MESSAGE, f"session is {self._state.value}, not established"
             )
         return self._records
+
+    def _audit_alert(
+        self,
+        alert: Alert,
+        origin: str,
+        state: str,
+        now: float,
+        *,
+        err_code: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """The §10.2 "audit" event of an alert raised (``local``) or received (``peer``).
+
+        REQ-ERR-006 / REQ-AUDIT-005. Fields are those of §9.2; ``auth_failed`` and a
+        handshake ``decrypt_failed`` also carry ``origin`` (and ``err_code`` when the
+        alert came in an EDHOC error message), because both directions produce them.
+        ``limit_exceeded``/``replay_dropped`` come from the record layer's own events,
+        so an alert of theirs ending a handshake or session is a ``handshake_failed``.
+        """
+        event = ALERT_EVENT[alert]
+        detail: dict[str, object]
+        if event is AuditEvent.AUTH_FAILED:
+            detail = {"alert": alert.value, "stage": self._auth_stage(origin, state)}
+            detail["origin"] = origin
+        elif event is AuditEvent.DECRYPT_FAILED:
+            detail = {"context": "handshake", "origin": origin}
+        else:
+            event = AuditEvent.HANDSHAKE_FAILED
+            detail = {"alert": alert.value, "origin": origin, "state": state}
+        if err_code is not None:
+            detail["err_code"] = err_code
+        if reason is not None:
+            detail["reason"] = reason
+        self._audit_emit(event, now, peer=self._peer_kid, detail=detail)
+
+    def _auth_stage(self, origin: str, state: str) -> str:
+        """§9.2 ``stage``: the message whose credential or proof was refused."""
+        initiator = self.role == "initiator"
+        if origin == "local":
+            return _AUTH_STAGES.get(state, "message_2" if initiator else "message_3")
+        # The peer refused what we sent: message_3 (initiator); the responder's
+        # message_4 once it is DONE with message_4 in use, message_2 otherwise.
+        if initiator:
+            return "message_3"
+        done_with_m4 = state == "DONE" and self._handshake.config.expects_message_4
+        return "message_4" if done_with_m4 else "message_2"
 
     def _audit_emit(
         self,
@@ -441,6 +635,8 @@ class Session:
             return
         if suite is None and self._completed is not None:
             suite = self._completed.suite_id
+        if peer is None:
+            peer = self._peer_kid
         self._audit.emit(event, now=now, severity=severity, peer=peer, suite=suite, detail=detail)
 
 

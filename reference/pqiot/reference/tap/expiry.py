@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pqiot.reference.edhoc import events as hs
-from pqiot.reference.errors import Alert, ProtocolError
+from pqiot.reference.errors import Alert
 from pqiot.reference.records import layer as rl
 from pqiot.reference.session import PayloadDropped, Session, SessionEvent, SessionState
 
@@ -36,18 +36,9 @@ def fire_timers(session: Session, now: float) -> Expiry | None:
     deadline = session.timer_deadline
     if session.state not in _RUNNING or deadline is None or now < deadline:
         return None
-    try:
-        session.handle_timer(now)
-    except ProtocolError as exc:
-        # The record layer raises its key-update timeout out of Session.handle_timer
-        # before the session has queued the close record it made: collect that
-        # record and end the session as the close would have.
-        out = _bodies(session)
-        if session.records is not None:
-            out += session.records.records_to_send()
-        session.close(now, exc.alert, exc.detail)
-        out += _bodies(session)
-        return Expiry(exc.alert, exc.detail, tuple(out), _events(session))
+    # Session.handle_timer queues the close record of a key-update timeout and
+    # reports it as SessionClosed(key_update_failed, "local"); it never raises.
+    session.handle_timer(now)
     out = _bodies(session)
     events = _events(session)
     for event in events:
