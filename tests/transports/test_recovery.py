@@ -51,7 +51,8 @@ def test_every_retry_and_the_give_up_are_audited() -> None:
     delays = [retrier.failed(float(n), "refused") for n in range(4)]
     assert delays == [0.5, 1.0, 2.0, None]
     retries, give_ups = sink.events(AuditEvent.RETRY), sink.events(AuditEvent.GIVE_UP)
-    assert [r["detail"]["attempt"] for r in retries] == [1, 2, 3]  # type: ignore[index]
+    # §9.2: `attempt` is 2-based — the first retry is the second attempt.
+    assert [r["detail"]["attempt"] for r in retries] == [2, 3, 4]  # type: ignore[index]
     assert len(give_ups) == 1 and give_ups[0]["severity"] == "error"
     assert give_ups[0]["detail"]["operation"] == "connect"  # type: ignore[index]
 

@@ -111,7 +111,7 @@ class Retrier:
         self._emit(
             AuditEvent.RETRY,
             now,
-            {"attempt": self.failures, "delay_ms": round(delay * 1000), "reason": reason},
+            {"attempt": self.failures + 1, "delay_ms": round(delay * 1000), "reason": reason},
         )
         return delay
 
