@@ -13,7 +13,6 @@ which drops everything.
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -307,17 +306,15 @@ TestNoMessage4Handshake = NoMessage4HandshakeMachine.TestCase
 TestNoMessage4Handshake.settings = stateful_settings()
 
 
-# -- findings kept visible until the reference implements them ----------------------------
+# -- findings of earlier fuzzing, fixed in the reference and kept as regressions --------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="reference defect: Responder in START answers an error with an error"
-)
 def test_responder_in_start_does_not_answer_an_error() -> None:
     """REQ-HS-022: a party MUST NOT answer an error message with an error message."""
     _, responder = material.handshake_pair()
     responder.receive(encode_error_message(1, "unspecified_error"), 0.0)
     assert responder.data_to_send() == []
+    assert responder.state is State.FAILED
 
 
 def test_responder_answers_a_retransmitted_message_1_with_the_same_message_2() -> None:

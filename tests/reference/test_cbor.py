@@ -59,6 +59,32 @@ def test_map_keys_are_sorted_bytewise_when_encoding() -> None:
 
 
 @pytest.mark.parametrize(
+    "key",
+    [True, False, None, b"\x01", (1, 2)],
+    ids=["true", "false", "null", "bytes", "array"],
+)
+def test_encoder_refuses_map_keys_the_decoder_rejects(key: object) -> None:
+    """REQ-ENC-005: map keys are int or text; the encoder must not produce what decoders reject."""
+    with pytest.raises(TypeError, match=r"map keys must be int or str \(REQ-ENC-005\)"):
+        cbor.encode({key: 1})  # type: ignore[dict-item]
+
+
+def test_encoder_refuses_a_bad_key_in_a_nested_map() -> None:
+    with pytest.raises(TypeError, match="REQ-ENC-005"):
+        cbor.encode([1, {2: {b"kid": 3}}])
+
+
+@pytest.mark.parametrize(
+    ("encoding", "reason"),
+    [("a1f501", "true as map key"), ("a1f601", "null as map key"), ("a1410001", "bstr as map key")],
+)
+def test_decoder_rejects_the_same_map_keys(encoding: str, reason: str) -> None:
+    """REQ-ENC-005, decoder side: the keys the encoder refuses are a decode_error on input."""
+    with pytest.raises(DecodeError):
+        cbor.decode(bytes.fromhex(encoding))
+
+
+@pytest.mark.parametrize(
     ("encoding", "reason"),
     [
         ("1817", "non-minimal head for 23"),

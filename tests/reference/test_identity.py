@@ -220,15 +220,19 @@ def test_bad_identity_name(tmp_path: Path) -> None:
 
 DATA = Path(__file__).parent / "data"
 FALCON_SEED = b"pqiot falcon-512 test identity"
+#: (file stem, subject, seed) of the stored Falcon-512 identities; two, because
+#: the peers of a session need distinct subjects (REQ-CRED-007).
+FALCON_IDENTITIES = (
+    ("falcon512-test", "falcon-test-device", FALCON_SEED),
+    ("falcon512-test-b", "falcon-test-device-b", FALCON_SEED + b" b"),
+)
 
 
-def copy_falcon_identity(directory: Path) -> Path:
-    """Copy the stored Falcon-512 identity, restoring mode 0600 that git drops."""
+def copy_falcon_identity(directory: Path, name: str = "falcon512-test") -> Path:
+    """Copy a stored Falcon-512 identity, restoring mode 0600 that git drops."""
     for ext in ("key", "cred", "json"):
-        (directory / f"falcon512-test.{ext}").write_bytes(
-            (DATA / f"falcon512-test.{ext}").read_bytes()
-        )
-    os.chmod(directory / "falcon512-test.key", 0o600)
+        (directory / f"{name}.{ext}").write_bytes((DATA / f"{name}.{ext}").read_bytes())
+    os.chmod(directory / f"{name}.key", 0o600)
     return directory
 
 
@@ -244,16 +248,28 @@ def test_falcon512_identity_loads_and_signs(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_falcon512_test_identity_is_reproducible(tmp_path: Path) -> None:
-    """The stored test identity is exactly what the documented seed generates."""
-    identity = generate_identity(
-        "Falcon-512", subject="falcon-test-device", rng=ShakeRng(FALCON_SEED)
-    )
-    write_identity(identity, tmp_path, "falcon512-test", now=NOW)
+@pytest.mark.parametrize(("name", "subject", "seed"), FALCON_IDENTITIES)
+def test_falcon512_test_identity_is_reproducible(
+    tmp_path: Path, name: str, subject: str, seed: bytes
+) -> None:
+    """Each stored test identity is exactly what its documented seed generates."""
+    identity = generate_identity("Falcon-512", subject=subject, rng=ShakeRng(seed))
+    write_identity(identity, tmp_path, name, now=NOW)
     for ext in ("key", "cred", "json"):
-        assert (tmp_path / f"falcon512-test.{ext}").read_bytes() == (
-            DATA / f"falcon512-test.{ext}"
-        ).read_bytes()
+        assert (tmp_path / f"{name}.{ext}").read_bytes() == (DATA / f"{name}.{ext}").read_bytes()
+
+
+def test_stored_falcon512_identities_are_distinct_peers(tmp_path: Path) -> None:
+    """The two stored identities can face each other: other kid, other subject (REQ-CRED-007)."""
+    first, second = (
+        load_identity(copy_falcon_identity(tmp_path, name), name)
+        for name, _, _ in FALCON_IDENTITIES
+    )
+    assert first.kid != second.kid
+    assert (first.credential.subject, second.credential.subject) == (
+        "falcon-test-device",
+        "falcon-test-device-b",
+    )
 
 
 @pytest.mark.slow

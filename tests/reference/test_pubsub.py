@@ -249,22 +249,64 @@ def test_oversize_message(verifier: MessageVerifier) -> None:
 def test_timestamp_skew(
     verifier: MessageVerifier, sender: Sender, delta_ms: int, fresh: bool
 ) -> None:
+    """REQ-PUBSUB-012, §8.3 step 8: outside the 300 s skew is replay_detected "stale"."""
     message = sender.sign(1, ts=T0_MS + delta_ms)
     if fresh:
         assert verifier.verify(message, TOPIC, now=T0).seq == 1
     else:
-        error = expect_alert(
-            Alert.AUTHENTICATION_FAILED, lambda: verifier.verify(message, TOPIC, now=T0)
-        )
+        error = expect_alert(Alert.REPLAY_DETECTED, lambda: verifier.verify(message, TOPIC, now=T0))
         assert error.detail == "stale"
 
 
 def test_custom_skew(store: KeyStore, sender: Sender) -> None:
     verifier = MessageVerifier(store, skew_s=5)
-    expect_alert(
-        Alert.AUTHENTICATION_FAILED,
+    error = expect_alert(
+        Alert.REPLAY_DETECTED,
         lambda: verifier.verify(sender.sign(1, ts=T0_MS - 5001), TOPIC, now=T0),
     )
+    assert error.detail == "stale"
+    assert verifier.verify(sender.sign(2, ts=T0_MS - 5000), TOPIC, now=T0).seq == 2
+
+
+def test_seq_replay_is_checked_before_the_timestamp(
+    verifier: MessageVerifier, sender: Sender
+) -> None:
+    """REQ-PUBSUB-007: step 7 (window) before step 8 (skew); a stale duplicate is a seq replay."""
+    verifier.verify(sender.sign(4), TOPIC, now=T0)
+    error = expect_alert(
+        Alert.REPLAY_DETECTED,
+        lambda: verifier.verify(sender.sign(4, ts=T0_MS - 400_000), TOPIC, now=T0),
+    )
+    assert error.detail == "seq 4 was already received"
+
+
+def test_stale_message_does_not_advance_the_window(
+    verifier: MessageVerifier, sender: Sender
+) -> None:
+    """§8.3 step 9 runs only after step 8: a stale message consumes no seq."""
+    expect_alert(
+        Alert.REPLAY_DETECTED,
+        lambda: verifier.verify(sender.sign(6, ts=T0_MS + 400_000), TOPIC, now=T0),
+    )
+    assert verifier.verify(sender.sign(6), TOPIC, now=T0).seq == 6
+
+
+def test_bad_signature_is_checked_before_the_timestamp(
+    verifier: MessageVerifier, sender: Sender
+) -> None:
+    """Step 6 before step 8: a stale message on the wrong topic is authentication_failed."""
+    message = sender.sign(1, ts=T0_MS - 400_000)
+    expect_alert(Alert.AUTHENTICATION_FAILED, lambda: verifier.verify(message, "plant/x", now=T0))
+
+
+def test_stale_message_is_audited_as_replay_dropped(store: KeyStore, sender: Sender) -> None:
+    sink = MemorySink()
+    verifier = MessageVerifier(store, audit=AuditLog(sink, clock=None))
+    with pytest.raises(ProtocolError):
+        verifier.verify(sender.sign(1, ts=T0_MS - 300_001), TOPIC, now=T0)
+    (record,) = sink.records
+    assert record["event"] == AuditEvent.REPLAY_DROPPED.value
+    assert record["detail"] == {"alert": "replay_detected", "reason": "stale", "topic": TOPIC}
 
 
 # -- replay window --------------------------------------------------------------------
@@ -345,12 +387,15 @@ def test_subscriber_without_group_key_still_checks_origin(
     assert parts(result.content)[0] == bytes.fromhex("a10103")
 
 
-def test_wrong_or_unknown_group_key_is_decrypt_failed(store: KeyStore, sender: Sender) -> None:
+def test_wrong_group_key_is_decrypt_failed_and_unknown_is_unknown_credential(
+    store: KeyStore, sender: Sender
+) -> None:
+    """§8.3 step 10: group_kid unknown -> unknown_credential; decryption fails -> decrypt_failed."""
     message = sender.sign(9, content=b"x", group_key=GROUP)
     wrong = MessageVerifier(store, group_keys={b"g1": b"\x00" * 32})
     expect_alert(Alert.DECRYPT_FAILED, lambda: wrong.verify(message, TOPIC, now=T0))
     unknown = MessageVerifier(store, group_keys={b"g2": GROUP.key})
-    expect_alert(Alert.DECRYPT_FAILED, lambda: unknown.verify(message, TOPIC, now=T0))
+    expect_alert(Alert.UNKNOWN_CREDENTIAL, lambda: unknown.verify(message, TOPIC, now=T0))
     wrong.add_group_key(GROUP)
     assert wrong.verify(message, TOPIC, now=T0).content == b"x"  # the failure did not consume seq 9
 
@@ -361,6 +406,16 @@ def test_signed_garbage_ciphertext_is_decrypt_failed(store: KeyStore, sender: Se
     expect_alert(
         Alert.DECRYPT_FAILED, lambda: verifier.verify(sender.sign(1, content=bogus), TOPIC, now=T0)
     )
+
+
+def test_content_with_another_protected_header_is_not_a_group_encrypt0(
+    store: KeyStore, sender: Sender
+) -> None:
+    """§8.1 fixes GroupEncrypt0's protected header to << {1: 3} >>; anything else is decode_error."""
+    other = cbor.encode([cbor.encode({1: 1}), {4: GROUP.kid, 5: bytes(12)}, b"\x00" * 20])
+    verifier = MessageVerifier(store, group_keys={GROUP.kid: GROUP.key})
+    with pytest.raises(DecodeError):
+        verifier.verify(sender.sign(1, content=other), TOPIC, now=T0)
 
 
 def test_plaintext_on_an_encrypted_subscription_is_refused(store: KeyStore, sender: Sender) -> None:

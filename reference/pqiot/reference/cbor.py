@@ -36,9 +36,13 @@ _MAJOR_SIMPLE = 7
 _UINT64_LIMIT = 1 << 64
 
 
+#: One-byte heads (argument < 24) for every major type: the common case, no allocation.
+_TINY_HEADS = tuple(tuple(bytes([(major << 5) | v]) for v in range(24)) for major in range(8))
+
+
 def _head(major: int, value: int) -> bytes:
     if value < 24:
-        return bytes([(major << 5) | value])
+        return _TINY_HEADS[major][value]
     if value < 0x100:
         return bytes([(major << 5) | 24, value])
     if value < 0x10000:
@@ -59,49 +63,70 @@ def encode(value: CborValue) -> bytes:
 
 def encode_sequence(*values: CborValue) -> bytes:
     """Encode a CBOR sequence (RFC 8742): items concatenated, no framing."""
-    return b"".join(encode(v) for v in values)
+    out = bytearray()
+    for value in values:
+        _encode_into(out, value, 0)
+    return bytes(out)
 
 
 def _encode_into(out: bytearray, value: CborValue, depth: int) -> None:
+    # Ordered by frequency: a handshake encodes a few hundred items (KDF info,
+    # transcript inputs, MAC contexts), mostly byte strings and small ints.
+    # type(True) is bool, so booleans never take the plain-int path.
     if depth > MAX_DEPTH:
         raise ValueError("CBOR nesting too deep to encode")
-    if value is False:
-        out.append(0xF4)
-    elif value is True:
-        out.append(0xF5)
-    elif value is None:
-        out.append(0xF6)
-    elif isinstance(value, int):
+    if isinstance(value, bytes):
+        out += _head(_MAJOR_BSTR, len(value))
+        out += value
+    elif type(value) is int:
         if value >= 0:
             out += _head(_MAJOR_UINT, value)
         else:
             out += _head(_MAJOR_NINT, -1 - value)
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-        out += _head(_MAJOR_BSTR, len(data)) + data
     elif isinstance(value, str):
         data = value.encode("utf-8")
-        out += _head(_MAJOR_TSTR, len(data)) + data
+        out += _head(_MAJOR_TSTR, len(data))
+        out += data
     elif isinstance(value, (list, tuple)):
         out += _head(_MAJOR_ARRAY, len(value))
         for item in value:
             _encode_into(out, item, depth + 1)
     elif isinstance(value, dict):
-        encoded = []
-        for key, item in value.items():
-            key_bytes = bytearray()
-            _encode_into(key_bytes, key, depth + 1)
-            encoded.append((bytes(key_bytes), item))
-        encoded.sort(key=lambda pair: pair[0])
-        for (a, _), (b, _) in itertools.pairwise(encoded):
-            if a == b:
-                raise ValueError("duplicate map key")
-        out += _head(_MAJOR_MAP, len(encoded))
-        for encoded_key, item in encoded:
-            out += encoded_key
-            _encode_into(out, item, depth + 1)
+        _encode_map(out, value, depth)
+    elif value is False:
+        out.append(0xF4)
+    elif value is True:
+        out.append(0xF5)
+    elif value is None:
+        out.append(0xF6)
+    elif isinstance(value, int):  # int subclasses such as IntEnum members
+        _encode_into(out, int(value), depth)
+    elif isinstance(value, (bytearray, memoryview)):
+        _encode_into(out, bytes(value), depth)
     else:
         raise TypeError(f"type {type(value).__name__} is outside the PQC-IIoT CBOR profile")
+
+
+def _encode_map(out: bytearray, value: _Map, depth: int) -> None:
+    encoded = []
+    for key, item in value.items():
+        if isinstance(key, bool) or not isinstance(key, (int, str)):
+            # REQ-ENC-005: our decoders (and every conforming peer) reject such a map.
+            raise TypeError(
+                f"CBOR map key {key!r} ({type(key).__name__}) is outside the PQC-IIoT "
+                "profile: map keys must be int or str (REQ-ENC-005)"
+            )
+        key_bytes = bytearray()
+        _encode_into(key_bytes, key, depth + 1)
+        encoded.append((bytes(key_bytes), item))
+    encoded.sort(key=lambda pair: pair[0])
+    for (a, _), (b, _) in itertools.pairwise(encoded):
+        if a == b:
+            raise ValueError("duplicate map key")
+    out += _head(_MAJOR_MAP, len(encoded))
+    for encoded_key, item in encoded:
+        out += encoded_key
+        _encode_into(out, item, depth + 1)
 
 
 class Decoder:

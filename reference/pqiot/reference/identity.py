@@ -72,6 +72,7 @@ __all__ = [
     "load_credential",
     "load_identity",
     "load_private_key",
+    "unique_subject",
     "write_identity",
 ]
 
@@ -140,6 +141,11 @@ class Identity:
     private_key: bytes = field(repr=False)
     credential: Credential = field(repr=False)
 
+    def with_subject(self, subject: str) -> Identity:
+        """The same key pair with its credential re-issued for another ``sub``."""
+        credential = _credential_for(self.algorithm, subject, self.kid, self.public_key)
+        return Identity(self.algorithm, self.kid, self.public_key, self.private_key, credential)
+
     def install(self, provider: SoftwareSecurityProvider, label: str | None = None) -> KeyRef:
         """Hand the private key to ``provider``; protocol code then uses the KeyRef."""
         return provider.add_signature_key(
@@ -183,6 +189,15 @@ def _credential_for(
         }
         return parse_ccs(cbor.encode({CLAIM_SUBJECT: subject, CLAIM_CNF: {CNF_COSE_KEY: ec2_key}}))
     return akp_ccs(subject, kid, algorithm.cose_alg, public_key)
+
+
+def unique_subject(stem: str, kid: KeyId) -> str:
+    """``<stem>-<kid hex>``: a default ``sub`` that two generated keys do not share.
+
+    Peers with one ``sub`` refuse each other (REQ-CRED-007), so a default that is
+    only the algorithm or file name would make two default identities unusable.
+    """
+    return f"{stem}-{kid_hex(kid)}"
 
 
 def generate_identity(

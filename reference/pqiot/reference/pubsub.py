@@ -13,11 +13,12 @@ the same ``ext_aad``; the signature covers the ciphertext (sign-over-ciphertext,
 so a subscriber without the group key can still check origin and freshness).
 
 The topic travels only in the AAD: a message replayed onto another topic fails
-its signature. The receiver checks, in order: structure, the sender kid against
-the KeyStore, the signature, the timestamp skew, the per-(kid, topic) replay
-window, then decrypts. The replay window only advances once a message is fully
-accepted, so reordered QoS-1 deliveries are accepted once each and duplicates
-are dropped.
+its signature. The receiver checks in the order of spec §8.3 (REQ-PUBSUB-007):
+structure, the sender kid against the KeyStore, the signature, the
+per-(kid, topic) replay window, the timestamp skew (a stale message is a
+replay too: ``replay_detected`` with detail ``"stale"``), then decrypts. The
+replay window only advances once a message is fully accepted, so reordered
+QoS-1 deliveries are accepted once each and duplicates are dropped.
 """
 
 from __future__ import annotations
@@ -325,13 +326,13 @@ class MessageVerifier:
             raise ProtocolError(
                 Alert.AUTHENTICATION_FAILED, "bad signature (wrong key, topic or tampered message)"
             )
-        now_ms = int(now * 1000)
-        if abs(now_ms - parsed.timestamp_ms) > self.skew_ms:
-            raise ProtocolError(Alert.AUTHENTICATION_FAILED, "stale")
-        window = self._windows.get((parsed.kid, topic))
+        window = self._windows.get((parsed.kid, topic))  # §8.3 step 7
         reason = None if window is None else window.check(parsed.seq)
         if reason is not None:
-            raise ProtocolError(Alert.REPLAY_DETECTED, reason)
+            raise ProtocolError(Alert.REPLAY_DETECTED, reason, "REQ-PUBSUB-009")
+        now_ms = int(now * 1000)  # §8.3 step 8: a message outside the skew is a replay too
+        if abs(now_ms - parsed.timestamp_ms) > self.skew_ms:
+            raise ProtocolError(Alert.REPLAY_DETECTED, "stale", "REQ-PUBSUB-012")
         content, group_kid = self._open_content(parsed.content, aad)
         if window is None:
             window = self._windows.setdefault((parsed.kid, topic), ReplayWindow(self.window_size))
@@ -356,9 +357,8 @@ class MessageVerifier:
                 "COSE_Encrypt0 needs bstr protected, map unprotected, bstr ciphertext"
             )
         if cbor.decode(protected) != {HEADER_ALG: CONTENT_AEAD}:
-            raise ProtocolError(
-                Alert.DECRYPT_FAILED, f"content protected header must be {{1: {CONTENT_AEAD}}}"
-            )
+            # Not a GroupEncrypt0 (§8.1 fixes the protected header): §8.3 step 10, decode_error.
+            raise DecodeError(f"content protected header must be {{1: {CONTENT_AEAD}}}")
         if set(unprotected) != {HEADER_KID, HEADER_IV}:
             raise DecodeError(
                 "COSE_Encrypt0 unprotected header must be exactly {4: group_kid, 5: iv}"
@@ -367,8 +367,11 @@ class MessageVerifier:
         if not isinstance(group_kid, bytes) or not isinstance(iv, bytes) or len(iv) != IV_SIZE:
             raise DecodeError("COSE_Encrypt0 group kid must be a bstr and iv a 12-byte bstr")
         group_key = self.group_keys.get(group_kid)
-        if group_key is None:
-            raise ProtocolError(Alert.DECRYPT_FAILED, f"no group key with kid {group_kid.hex()}")
+        if group_key is None:  # §8.3 step 10: an unknown group kid is unknown_credential
+            raise ProtocolError(
+                Alert.UNKNOWN_CREDENTIAL,
+                f"no group key with kid {group_kid.hex()}; provision it with add_group_key",
+            )
         try:
             plaintext = registry.aead(CONTENT_AEAD).open(
                 group_key.key, iv, ciphertext, enc_structure0(protected, aad)

@@ -5,7 +5,6 @@ says so, an EDHOC error message on the wire (ERR_CODE 1 "<alert>[: detail]", 2 +
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -30,6 +29,7 @@ from pqiot.reference.edhoc.messages import (
     MAX_MESSAGE_SIZE,
     Message1,
     decode_message_1,
+    encode_error_message,
     encode_message_1,
 )
 from pqiot.reference.errors import Alert
@@ -89,7 +89,8 @@ def _message_1(config: HandshakeConfig) -> bytes:
         (lambda m: m[:-1], Alert.DECODE_ERROR),  # C_I missing
         (lambda m: b"\xc0" + m, Alert.DECODE_ERROR),  # a CBOR tag: outside the profile
         (lambda m: m + b"\xff", Alert.DECODE_ERROR),  # trailing garbage as an "EAD item"
-        (lambda m: os.urandom(5) + b"\x7f", Alert.DECODE_ERROR),  # garbage
+        # garbage (fixed: random bytes may happen to form a two-item error message)
+        (lambda m: bytes.fromhex("1c4d2a9b07") + b"\x7f", Alert.DECODE_ERROR),
         (lambda m: m + b"\x00" * (MAX_MESSAGE_SIZE + 1 - len(m)), Alert.MESSAGE_TOO_LARGE),
     ],
     ids=["truncated", "no-c_i", "tagged", "trailing", "garbage", "oversize"],
@@ -525,3 +526,89 @@ def test_retransmitted_message_gets_the_cached_reply_without_state_change() -> N
     assert initiator.data_to_send() == [message_3]
     responder.receive(message_3, 0.4)
     assert responder.state.value == "completed"
+
+
+# -- REQ-CRED-007: reflection protection ----------------------------------------------------
+
+
+def test_initiator_refuses_a_responder_with_its_own_subject(identities: IdentityFactory) -> None:
+    """REQ-CRED-007: the Initiator aborts with authentication_failed when CRED_R has its ``sub``."""
+    twin = identities.make(-48, "initiator", b"\x02R")  # subject "initiator.example", as ours
+    config_i, config_r = method_0_configs(
+        identities,
+        -102,
+        initiator={"resolver": AllowListResolver([twin.credential])},
+        responder={"credential": twin.credential, "key": twin.key, "provider": twin.provider},
+    )
+    transcript = run(Initiator(config_i), Responder(config_r))
+    failed = failure(transcript.initiator_events)
+    assert (failed.alert, failed.requirement) == (Alert.AUTHENTICATION_FAILED, "REQ-CRED-007")
+    assert error_sent(transcript, "I->R") == (1, failed_info(failed))
+    assert not any(isinstance(e, HandshakeCompleted) for e in transcript.responder_events)
+
+
+class _UncheckedInitiator(Initiator):
+    """An Initiator that skips the reflection check, to show the Responder's own check."""
+
+    def _check_not_reflected(self, peer: object) -> None:
+        return None
+
+
+def test_responder_refuses_an_initiator_with_its_own_subject(identities: IdentityFactory) -> None:
+    """REQ-CRED-007: the Responder aborts with authentication_failed when CRED_I has its ``sub``."""
+    mirror = identities.make(-48, "responder", b"\x01I")  # subject "responder.example", as R's
+    config_i, config_r = method_0_configs(
+        identities,
+        -102,
+        initiator={"credential": mirror.credential, "key": mirror.key, "provider": mirror.provider},
+        responder={"resolver": AllowListResolver([mirror.credential])},
+    )
+    transcript = run(_UncheckedInitiator(config_i), Responder(config_r))
+    failed = failure(transcript.responder_events)
+    assert (failed.alert, failed.requirement) == (Alert.AUTHENTICATION_FAILED, "REQ-CRED-007")
+    assert error_sent(transcript, "R->I") == (1, failed_info(failed))
+    assert not any(isinstance(e, HandshakeCompleted) for e in transcript.responder_events)
+
+
+def failed_info(failed: HandshakeFailed) -> str:
+    """ERR_INFO of the error message a failure sends: "<alert>: <detail>" (D3)."""
+    return f"{failed.alert.value}: {failed.detail}"
+
+
+# -- REQ-HS-022: an error message is never answered with one --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("err_code", "err_info"),
+    [(1, "unspecified_error"), (2, -102), (3, True)],
+    ids=["err1", "err2", "err3"],
+)
+def test_responder_in_start_aborts_silently_on_an_error(
+    configs: tuple[HandshakeConfig, HandshakeConfig], err_code: int, err_info: cbor.CborValue
+) -> None:
+    """REQ-HS-022: an error instead of message_1 ends the session, reported, with no reply."""
+    responder, sent, events = responder_after(encode_error_message(err_code, err_info), configs[1])
+    assert sent == []
+    assert responder.state is State.FAILED
+    assert ErrorReceived(err_code, err_info) in events
+    assert failure(events).alert is Alert.UNSPECIFIED_ERROR
+
+
+def test_responder_in_start_aborts_silently_on_a_malformed_error(
+    configs: tuple[HandshakeConfig, HandshakeConfig],
+) -> None:
+    """REQ-HS-022/023: ERR_CODE 1 with a non-text ERR_INFO is a decode_error, still no reply."""
+    _, sent, events = responder_after(encode_error_message(1, 7), configs[1])
+    assert sent == []
+    assert failure(events).alert is Alert.DECODE_ERROR
+
+
+def test_initiator_not_yet_started_does_not_answer_an_error(
+    configs: tuple[HandshakeConfig, HandshakeConfig],
+) -> None:
+    """REQ-HS-022: an error where no transition exists fails the session without a reply."""
+    initiator = Initiator(configs[0])
+    initiator.receive(encode_error_message(1, "unspecified_error"), now=0.0)
+    assert initiator.data_to_send() == []
+    assert initiator.state is State.FAILED
+    assert failure(drain(initiator)).alert is Alert.UNEXPECTED_MESSAGE

@@ -120,6 +120,7 @@ class Handshake:
         if self._state in TERMINAL_STATES:
             self.ignored_inputs += 1  # late input after the end: nothing to do
             return
+        kind: Input | None = None
         try:
             kind = self._classify(data)
             handler = self.TRANSITIONS.get((self._state, kind))
@@ -133,14 +134,17 @@ class Handshake:
             if self._state is not State.FAILED:
                 self._last_accepted = data
                 self._last_reply = tuple(self._outbox[replies_before:])
+        # REQ-HS-022: whatever went wrong, an error message is never answered with one.
         except ProtocolError as exc:
-            self._fail(exc)
+            self._fail(exc, send_error=kind is not Input.ERROR)
         except CryptoError as exc:  # a local key/backend problem that no handler mapped
-            self._fail(ProtocolError(Alert.INTERNAL_ERROR, str(exc)))
+            internal = ProtocolError(Alert.INTERNAL_ERROR, str(exc))
+            self._fail(internal, send_error=kind is not Input.ERROR)
         except (
             Exception
         ) as exc:  # e.g. a SecurityProvider fault: still end in FAILED, never half-way
-            self._fail(ProtocolError(Alert.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"))
+            internal = ProtocolError(Alert.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+            self._fail(internal, send_error=kind is not Input.ERROR)
 
     def _classify(self, data: bytes) -> Input:
         return classify(data)
@@ -162,8 +166,11 @@ class Handshake:
 
     def _record_many(self, **values: bytes) -> None:
         """Store intermediate values in ``config.trace`` (names as in RFC 9529)."""
+        trace = self.config.trace
+        if trace is None:  # the usual case: no trace, nothing to copy
+            return
         for name, value in values.items():
-            self._record(name, value)
+            trace[name] = bytes(value)
 
     def _fail(self, error: ProtocolError, *, send_error: bool = True) -> None:
         if send_error:
@@ -233,7 +240,25 @@ class Handshake:
         if resolver is None:  # guarded by HandshakeConfig validation
             raise ProtocolError(Alert.INTERNAL_ERROR, "no credential resolver configured")
         credential = resolver.resolve(id_cred, by_value_credential=by_value)
+        self._check_not_reflected(credential)
         return credential, by_value is not None
+
+    def _check_not_reflected(self, peer: Credential) -> None:
+        """REQ-CRED-007: a peer whose ``sub`` is our own is our message reflected back.
+
+        RFC 9528 App. D.2: without this check an attacker can bounce a party's
+        own messages at it. X.509 credentials (check-only RFC 9529 traces) carry
+        no parsed ``sub`` and are left to their certificate subject checks.
+        """
+        own = self.config.credential
+        if own is None or own.x5t or peer.x5t:
+            return
+        if peer.subject == own.subject:
+            raise ProtocolError(
+                Alert.AUTHENTICATION_FAILED,
+                f"peer credential has our own subject {own.subject!r} (reflection?)",
+                "REQ-CRED-007",
+            )
 
     def _accept_peer(self, credential: Credential, by_value: bool) -> None:
         self._emit(PeerCredentialAccepted(credential, by_value))

@@ -43,7 +43,7 @@ from pqiot.reference.edhoc.messages import (
 )
 from pqiot.reference.edhoc.psk import PskEntry
 from pqiot.reference.edhoc.wire import EadItem, encode_ead
-from pqiot.reference.errors import Alert, InvalidTag, ProtocolError
+from pqiot.reference.errors import Alert, DecodeError, InvalidTag, ProtocolError
 from pqiot.reference.suites import METHOD_PSK, METHOD_SIGNATURE, METHOD_STATIC_DH, CipherSuite
 
 __all__ = ["Responder"]
@@ -69,9 +69,15 @@ class Responder(Handshake):
         self._session: _Session | None = None
 
     def _classify(self, data: bytes) -> Input:
-        # Before message_1 anything we get is a (possibly malformed) message_1.
+        # Before message_1 anything but an error message (two items, the first an
+        # int: RFC 9528 §6) is a possibly malformed message_1, answered with an
+        # error; an error message is never answered (REQ-HS-022).
         if self._state is State.START:
-            return Input.MESSAGE_1
+            try:
+                kind = super()._classify(data)
+            except DecodeError:
+                return Input.MESSAGE_1  # decode_message_1 says precisely what is wrong
+            return Input.ERROR if kind is Input.ERROR else Input.MESSAGE_1
         return super()._classify(data)
 
     # -- message_1 -> message_2 --------------------------------------------------------
@@ -342,12 +348,13 @@ class Responder(Handshake):
             edhoc_key_length=suite.aead().key_size,
             ead_received=s.ead,
         )
-        self._record_many(
-            PRK_out=secrets.prk_out,
-            PRK_exporter=secrets.prk_exporter,
-            OSCORE_master_secret=event.oscore_master_secret(),
-            OSCORE_master_salt=event.oscore_master_salt(),
-        )
+        if self.config.trace is not None:  # derived only for the trace (vectors, tests)
+            self._record_many(
+                PRK_out=secrets.prk_out,
+                PRK_exporter=secrets.prk_exporter,
+                OSCORE_master_secret=event.oscore_master_secret(),
+                OSCORE_master_salt=event.oscore_master_salt(),
+            )
         self._emit(event)
         self._goto(State.COMPLETED)
         self._session = None
@@ -365,6 +372,8 @@ class Responder(Handshake):
 
 Responder.TRANSITIONS = {
     (State.START, Input.MESSAGE_1): Responder._on_message_1,  # type: ignore[dict-item]
+    # REQ-HS-022: an error instead of message_1 ends the session without a reply.
+    (State.START, Input.ERROR): Responder._on_error,  # type: ignore[dict-item]
     (State.WAIT_MESSAGE_3, Input.MESSAGE): Responder._on_message_3,  # type: ignore[dict-item]
     (State.WAIT_MESSAGE_3, Input.ERROR): Responder._on_error,  # type: ignore[dict-item]
 }
