@@ -32,7 +32,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     medians = {
         bench.name: bench.stats.median
         for bench in bench_session.benchmarks
-        if getattr(bench, "stats", None) is not None
+        # a benchmark whose test failed before timing has stats without data
+        if getattr(bench, "stats", None) is not None and bench.stats.data
     }
     if DEFAULT_SUITE_HANDSHAKE not in medians or not all(
         n in medians for n in DEFAULT_SUITE_PRIMITIVES
@@ -48,8 +49,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def identities() -> dict[int, Any]:
-    """One deterministic identity per signature algorithm (Falcon-512 from test data)."""
+def identities() -> dict[int, tuple[Any, Any]]:
+    """(initiator, responder) identities per signature algorithm, deterministic.
+
+    The two roles never share an identity: peers with one ``sub`` abort
+    (REQ-CRED-007). Falcon-512 comes from the two stored test identities
+    because pure-Python Falcon key generation takes seconds.
+    """
     import shutil
     import tempfile
     from pathlib import Path
@@ -57,15 +63,22 @@ def identities() -> dict[int, Any]:
     from pqiot.reference.crypto.rng import ShakeRng
     from pqiot.reference.identity import generate_identity, load_identity
 
-    result: dict[int, Any] = {}
+    result: dict[int, tuple[Any, Any]] = {}
     for alg in ("ML-DSA-44", "ML-DSA-65", "ML-DSA-87", "Ed25519", "ES256"):
-        identity = generate_identity(alg, subject=f"bench-{alg}", rng=ShakeRng(alg.encode()))
-        result[identity.algorithm.cose_alg] = identity
+        pair = tuple(
+            generate_identity(
+                alg, subject=f"bench-{role}-{alg}", rng=ShakeRng(f"{role}{alg}".encode())
+            )
+            for role in ("initiator", "responder")
+        )
+        result[pair[0].algorithm.cose_alg] = (pair[0], pair[1])
     data = Path(__file__).parent.parent / "reference" / "data"
+    falcon = []
     with tempfile.TemporaryDirectory() as tmp:
-        for suffix in (".key", ".cred", ".json"):
-            shutil.copy(data / f"falcon512-test{suffix}", Path(tmp) / f"falcon512-test{suffix}")
-        (Path(tmp) / "falcon512-test.key").chmod(0o600)
-        falcon = load_identity(tmp, "falcon512-test")
-    result[falcon.algorithm.cose_alg] = falcon
+        for name in ("falcon512-test", "falcon512-test-b"):
+            for suffix in (".key", ".cred", ".json"):
+                shutil.copy(data / f"{name}{suffix}", Path(tmp) / f"{name}{suffix}")
+            (Path(tmp) / f"{name}.key").chmod(0o600)
+            falcon.append(load_identity(tmp, name))
+    result[falcon[0].algorithm.cose_alg] = (falcon[0], falcon[1])
     return result

@@ -30,7 +30,7 @@ KEM768_EK = 1184
 
 
 @pytest.fixture(scope="module")
-def handshake_messages(identities: dict[int, Any]) -> list[bytes]:
+def handshake_messages(identities: dict[int, tuple[Any, Any]]) -> list[bytes]:
     """message_1, message_2, message_3 of one default-suite handshake, in order."""
     initiator, responder = _pair(suites.DEFAULT_SUITE, identities[MLDSA44])
     initiator.start(0.0)
@@ -51,7 +51,7 @@ def handshake_messages(identities: dict[int, Any]) -> list[bytes]:
 def test_cbor_decode_tap_like_map(benchmark: Any) -> None:
     """A TAP-sized map of byte strings and integers (the shape every TAP response has)."""
     rng = ShakeRng(b"cbor")
-    value = [1, 7, {f"k{i}": rng(64) if i % 2 else i * 1000 for i in range(64)}]
+    value: cbor.CborValue = [1, 7, {f"k{i}": rng(64) if i % 2 else i * 1000 for i in range(64)}]
     data = cbor.encode(value)
     benchmark.extra_info["bytes"] = len(data)
     assert benchmark(cbor.decode, data) == value

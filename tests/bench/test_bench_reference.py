@@ -88,16 +88,20 @@ def _session(role: str, suite_id: int, me: Any, peer: Any) -> Session:
     return Session(handshake, store=MemorySequenceStore())
 
 
-def _pair(suite_id: int, identity: Any) -> tuple[Session, Session]:
-    """Configured, not yet started sessions (set-up cost is not handshake cost)."""
+def _pair(suite_id: int, peers: tuple[Any, Any]) -> tuple[Session, Session]:
+    """Configured, not yet started sessions (set-up cost is not handshake cost).
+
+    ``peers`` is (initiator identity, responder identity): distinct, as REQ-CRED-007 demands.
+    """
+    initiator, responder = peers
     return (
-        _session("initiator", suite_id, identity, identity),
-        _session("responder", suite_id, identity, identity),
+        _session("initiator", suite_id, initiator, responder),
+        _session("responder", suite_id, responder, initiator),
     )
 
 
-def _handshake(suite_id: int, identity: Any) -> tuple[Session, Session]:
-    return _run(*_pair(suite_id, identity))
+def _handshake(suite_id: int, peers: tuple[Any, Any]) -> tuple[Session, Session]:
+    return _run(*_pair(suite_id, peers))
 
 
 def _run(initiator: Session, responder: Session) -> tuple[Session, Session]:
@@ -114,12 +118,15 @@ HANDSHAKE_SUITES = [s.id for s in suites.all_suites() if s.signature_alg != -656
 
 
 @pytest.mark.parametrize("suite_id", HANDSHAKE_SUITES)
-def test_handshake(benchmark: Any, identities: dict[int, Any], suite_id: int) -> None:
+def test_handshake(benchmark: Any, identities: dict[int, tuple[Any, Any]], suite_id: int) -> None:
     """Both sides of a method-0 handshake, in process (Falcon-1024 needs a slow keygen: not here)."""
-    identity = identities[suites.get(suite_id).signature_alg]
-    rounds = 1 if suite_id in (-108, -109) else 20  # pure-Python Falcon signing is slow
+    peers = identities[suites.get(suite_id).signature_alg]
+    # Pure-Python Falcon signing is slow. The default suite gets more rounds: its
+    # median feeds the overhead ratio, and ML-DSA signing time varies per call
+    # (rejection sampling), so 20 handshakes left the ratio swinging by +-0.4.
+    rounds = 1 if suite_id in (-108, -109) else 100 if suite_id == suites.DEFAULT_SUITE else 20
     initiator, responder = benchmark.pedantic(
-        _run, setup=lambda: (_pair(suite_id, identity), {}), rounds=rounds, iterations=1
+        _run, setup=lambda: (_pair(suite_id, peers), {}), rounds=rounds, iterations=1
     )
     assert initiator.state is SessionState.ESTABLISHED
     assert responder.state is SessionState.ESTABLISHED
@@ -129,7 +136,9 @@ def test_handshake(benchmark: Any, identities: dict[int, Any], suite_id: int) ->
 
 
 @pytest.mark.parametrize("size", [64, 1024, 16 * 1024 - 64], ids=["64B", "1KiB", "16KiB"])
-def test_record_protect_unprotect(benchmark: Any, identities: dict[int, Any], size: int) -> None:
+def test_record_protect_unprotect(
+    benchmark: Any, identities: dict[int, tuple[Any, Any]], size: int
+) -> None:
     initiator, responder = _handshake(suites.DEFAULT_SUITE, identities[MLDSA44])
     sender, receiver = initiator.records, responder.records
     assert sender is not None and receiver is not None

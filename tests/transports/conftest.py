@@ -156,7 +156,7 @@ class Parties:
             credential=me.credential,
             key=me.install(provider),
             provider=provider,
-            resolver=store,  # type: ignore[arg-type]
+            resolver=store,
             connection_id=cid,
             **extra,  # type: ignore[arg-type]
         )
@@ -180,13 +180,14 @@ class Parties:
 _IDENTITIES: dict[str, Identity] = {}
 
 
-def falcon_identity(tmp: Path) -> Identity:
-    if "falcon" not in _IDENTITIES:
+def falcon_identity(tmp: Path, name: str = "falcon512-test") -> Identity:
+    """A stored Falcon-512 test identity (pure-Python Falcon keygen is too slow for tests)."""
+    if name not in _IDENTITIES:
         for suffix in (".key", ".cred"):
-            shutil.copy(DATA / f"falcon512-test{suffix}", tmp / f"falcon512-test{suffix}")
-        os.chmod(tmp / "falcon512-test.key", 0o600)
-        _IDENTITIES["falcon"] = load_identity(tmp, "falcon512-test")
-    return _IDENTITIES["falcon"]
+            shutil.copy(DATA / f"{name}{suffix}", tmp / f"{name}{suffix}")
+        os.chmod(tmp / f"{name}.key", 0o600)
+        _IDENTITIES[name] = load_identity(tmp, name)
+    return _IDENTITIES[name]
 
 
 def mldsa_identity(name: str) -> Identity:
@@ -198,10 +199,11 @@ def mldsa_identity(name: str) -> Identity:
 
 
 def make_parties(suite: int, tmp: Path) -> Parties:
-    """Falcon suites use the one Falcon-512 test identity on both sides (it trusts itself)."""
+    """Each role has its own identity: peers with one ``sub`` abort (REQ-CRED-007)."""
     if suite == FALCON_SUITE:
-        falcon = falcon_identity(tmp)
-        return Parties(suite, falcon, falcon)
+        return Parties(
+            suite, falcon_identity(tmp, "falcon512-test"), falcon_identity(tmp, "falcon512-test-b")
+        )
     return Parties(suite, mldsa_identity("initiator"), mldsa_identity("responder"))
 
 

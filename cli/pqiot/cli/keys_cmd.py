@@ -26,7 +26,11 @@ def register(subparsers: Any) -> None:
     )
     generate.add_argument("--out", required=True, type=Path, help="directory to write into")
     generate.add_argument("--name", default=None, help="file stem (default: the algorithm name)")
-    generate.add_argument("--subject", default="", help="CCS subject (default: the file stem)")
+    generate.add_argument(
+        "--subject",
+        default="",
+        help="CCS subject; must differ from every peer's (default: <file stem>-<kid hex>)",
+    )
     generate.add_argument("--kid", default=None, help="key id as hex (default: SHA-256(pk)[:8])")
     generate.add_argument("--force", action="store_true", help="overwrite existing files")
     generate.set_defaults(handler=run_generate)
@@ -47,6 +51,7 @@ def run_generate(args: argparse.Namespace) -> int:
         IdentityError,
         algorithm_by_name,
         generate_identity,
+        unique_subject,
         write_identity,
     )
 
@@ -55,12 +60,17 @@ def run_generate(args: argparse.Namespace) -> int:
         name = args.name or algorithm.name.lower()
         kid = bytes.fromhex(args.kid) if args.kid else None
         identity = generate_identity(algorithm.name, subject=args.subject or name, kid=kid)
+        if not args.subject:  # peers refuse a peer with their own sub (REQ-CRED-007)
+            identity = identity.with_subject(unique_subject(name, identity.kid))
         files = write_identity(identity, args.out, name, overwrite=args.force)
     except ValueError as exc:
         raise CliError(f"--kid must be hex: {exc}", 2) from exc
     except IdentityError as exc:
         raise CliError(str(exc), 2) from exc
-    print(f"{algorithm.name} identity, kid {identity.credential.kid!r}")
+    print(
+        f"{algorithm.name} identity, kid {identity.credential.kid!r}, "
+        f"subject {identity.credential.subject!r}"
+    )
     for path in (files.key, files.cred, files.summary):
         print(f"  wrote {path}")
     if algorithm.status != "standard":
