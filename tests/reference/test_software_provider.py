@@ -9,6 +9,7 @@ import pytest
 from dilithium_py.ml_dsa import ML_DSA_44
 
 from pqiot.reference.crypto import registry
+from pqiot.reference.crypto.backends import cryptography_supports
 from pqiot.reference.crypto.rng import ShakeRng
 from pqiot.reference.security_provider import KeyRef, SecurityProvider
 from pqiot.reference.software_provider import ProviderError, SoftwareSecurityProvider
@@ -54,6 +55,40 @@ def test_hedged_signatures_differ_and_verify() -> None:
         assert scheme.verify(provider.public_key(ref), b"m", a) and scheme.verify(
             provider.public_key(ref), b"m", b
         )
+
+
+@pytest.mark.skipif(
+    not cryptography_supports("ML-DSA-44"), reason="needs ML-DSA in the cryptography backend"
+)
+def test_system_rng_signing_parses_the_key_once_and_forgets_it_on_close() -> None:
+    """Hedged signing with the system RNG uses a signer bound to the parsed key; close drops it."""
+    provider = SoftwareSecurityProvider()
+    ref = _mldsa_key(provider)
+    entry = provider._keys["id"]
+    assert entry.signer is not None
+    scheme = registry.signature(ML_DSA_44_ALG)
+    a, b = provider.sign(ref, b"m"), provider.sign(ref, b"m")
+    assert a != b  # hedged
+    assert scheme.verify(provider.public_key(ref), b"m", a)
+    assert scheme.verify(provider.public_key(ref), b"m", b)
+    provider.close()
+    assert entry.signer is None and not any(entry.secret.buffer)
+
+
+def test_deterministic_and_test_rngs_never_use_the_parsed_signer() -> None:
+    """rng=None and seeded RNGs must stay reproducible, so they sign from the seed each time."""
+    for rng in (None, ShakeRng(b"seeded")):
+        with SoftwareSecurityProvider(rng=rng) as provider:
+            _mldsa_key(provider)
+            assert provider._keys["id"].signer is None
+
+
+def test_remove_key_forgets_the_parsed_signer() -> None:
+    provider = SoftwareSecurityProvider()
+    ref = _mldsa_key(provider)
+    entry = provider._keys["id"]
+    provider.remove_key(ref)
+    assert entry.signer is None
 
 
 def test_generate_signature_key_is_reproducible_from_rng(

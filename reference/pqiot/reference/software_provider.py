@@ -3,7 +3,11 @@
 Private keys live in ``bytearray``s owned by the provider and are overwritten
 with zeros when a key is removed and when the provider is closed (or its
 ``with`` block ends). This is best effort: the crypto backends take ``bytes``,
-so each operation makes a short-lived immutable copy Python cannot wipe. What
+so each operation makes a short-lived immutable copy Python cannot wipe, and a
+signing key the backend can hold parsed (ML-DSA in OpenSSL, for hedged
+signing) is parsed once when added — re-expanding the seed on every handshake
+cost nearly as much as the signature — and that backend object is dropped
+(OpenSSL cleanses it when freed) on removal and close. What
 it does guarantee is that keys are never reachable through ``repr``/``str``,
 logging or pickling of the provider and that no key outlives ``close()`` in the
 provider's own storage.
@@ -12,6 +16,8 @@ provider's own storage.
 from __future__ import annotations
 
 import enum
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pqiot.reference.crypto import registry
@@ -70,6 +76,12 @@ class _Entry:
     algorithm: int
     public_key: bytes
     secret: _Secret = field(repr=False)
+    #: hedged signer bound to the backend's parsed key (see the module docstring)
+    signer: Callable[[bytes], bytes] | None = field(default=None, repr=False)
+
+    def erase(self) -> None:
+        self.signer = None
+        self.secret.erase()
 
 
 class SoftwareSecurityProvider:
@@ -95,11 +107,20 @@ class SoftwareSecurityProvider:
                 f"{scheme.name} public key must be {scheme.public_key_size} bytes, "
                 f"got {len(public_key)}"
             )
-        return self._add(label, KeyKind.SIGNATURE, alg, private_key, public_key)
+        return self._add_signature(label, alg, private_key, public_key)
 
     def generate_signature_key(self, label: str, alg: int, rng: Rng) -> KeyRef:
         public_key, private_key = registry.signature(alg).generate(rng)
-        return self._add(label, KeyKind.SIGNATURE, alg, private_key, public_key)
+        return self._add_signature(label, alg, private_key, public_key)
+
+    def _add_signature(self, label: str, alg: int, private_key: bytes, public_key: bytes) -> KeyRef:
+        ref = self._add(label, KeyKind.SIGNATURE, alg, private_key, public_key)
+        # Only the hedged path: rng=None (deterministic) and test RNGs go through sign().
+        if self._rng is system_rng or self._rng is os.urandom:
+            prepare = getattr(registry.signature(alg), "hedged_signer", None)
+            if prepare is not None:
+                self._keys[label].signer = prepare(private_key)
+        return ref
 
     def add_kem_key(
         self, label: str, kem_id: int, decapsulation_key: bytes, encapsulation_key: bytes
@@ -127,7 +148,7 @@ class SoftwareSecurityProvider:
         """Forget a key and zeroise its buffer."""
         entry = self._entry(key, None)
         del self._keys[key.label]
-        entry.secret.erase()
+        entry.erase()
 
     def labels(self) -> list[str]:
         return sorted(self._keys)
@@ -165,6 +186,8 @@ class SoftwareSecurityProvider:
     # -- SecurityProvider --------------------------------------------------
     def sign(self, key: KeyRef, message: bytes) -> bytes:
         entry = self._entry(key, KeyKind.SIGNATURE)
+        if entry.signer is not None:
+            return entry.signer(message)
         return registry.signature(entry.algorithm).sign(entry.secret.reveal(), message, self._rng)
 
     def decapsulate(self, key: KeyRef, ciphertext: bytes) -> bytes:
@@ -182,7 +205,7 @@ class SoftwareSecurityProvider:
     def close(self) -> None:
         """Zeroise every key; the provider refuses all further use."""
         for entry in self._keys.values():
-            entry.secret.erase()
+            entry.erase()
         self._keys.clear()
         self._closed = True
 

@@ -12,9 +12,17 @@ import functools
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pqiot.reference.crypto.backends import cryptography_supports
-from pqiot.reference.crypto.mlkem import MLKEM512, MLKEM768, MLKEM1024, MlKem
+from pqiot.reference.crypto.mlkem import (
+    MLKEM512,
+    MLKEM768,
+    MLKEM1024,
+    MlKem,
+    _coefficients_reduced,
+)
 from pqiot.reference.crypto.rng import ShakeRng, system_rng
 from pqiot.reference.errors import CryptoError
 from pqiot.vectors.sources.cryptography_vectors import rsp_records
@@ -202,3 +210,25 @@ def test_parameter_sizes_match_fips203_table3() -> None:
         (1568, 3168, 1568),
     ]
     assert [k.identifier for k in KEMS] == [-65701, -65702, -65703]
+
+
+def _reduced_by_definition(encoded: bytes) -> bool:
+    """FIPS 203 §7.2 written out: every ByteDecode_12 coefficient is < q."""
+    value = int.from_bytes(encoded, "little")
+    return all((value >> (12 * i)) & 0xFFF < 3329 for i in range(len(encoded) * 8 // 12))
+
+
+@given(
+    st.lists(
+        st.sampled_from([0, 1, 2, 3327, 3328, 3329, 3330, 4095])
+        | st.integers(min_value=0, max_value=4095),
+        min_size=0,
+        max_size=64,
+    ).filter(lambda c: len(c) % 2 == 0)
+)
+def test_fast_modulus_check_matches_the_definition(coefficients: list[int]) -> None:
+    """The byte-wise modulus check agrees with decoding each 12-bit coefficient (edges: q-1, q)."""
+    encoded = bytearray()
+    for a, b in zip(coefficients[0::2], coefficients[1::2], strict=True):
+        encoded += bytes([a & 0xFF, (a >> 8) | ((b & 0x0F) << 4), b >> 4])
+    assert _coefficients_reduced(bytes(encoded)) == _reduced_by_definition(bytes(encoded))

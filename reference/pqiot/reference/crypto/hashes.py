@@ -37,15 +37,24 @@ _CRYPTOGRAPHY_HASHES: dict[str, type[_hashes.HashAlgorithm]] = {
 }
 
 
+#: Digest sizes of the HKDF hashes we use, so the per-call KDF path builds no hash object.
+_DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+
+
+def _digest_size(hash_name: str) -> int:
+    size = _DIGEST_SIZES.get(hash_name)
+    return size if size is not None else hashlib.new(hash_name).digest_size
+
+
 def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
     """HKDF-Extract (RFC 5869 §2.2); an empty salt means HashLen zero bytes."""
-    digest_size = hashlib.new(hash_name).digest_size
+    digest_size = _digest_size(hash_name)
     return hmac.digest(salt or b"\x00" * digest_size, ikm, hash_name)
 
 
 def hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
     """HKDF-Expand (RFC 5869 §2.3)."""
-    digest_size = hashlib.new(hash_name).digest_size
+    digest_size = _digest_size(hash_name)
     if not 0 <= length <= 255 * digest_size:
         raise CryptoError(
             f"HKDF-Expand length must be 0..{255 * digest_size} for {hash_name}, got {length}"

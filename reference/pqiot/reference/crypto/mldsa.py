@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,6 +189,25 @@ class MlDsa:
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         return self.verify_with_context(public_key, message, signature, b"")
+
+    def hedged_signer(self, private_key: bytes) -> Callable[[bytes], bytes] | None:
+        """``message -> sign(private_key, message, system_rng)`` with the seed parsed once.
+
+        Expanding the seed costs a good part of a signature; a SecurityProvider
+        that signs many times with one key keeps this signer instead. None when
+        the cryptography backend cannot sign (the caller then uses :meth:`sign`).
+        """
+        module = self._cryptography_module()
+        if module is None or len(private_key) != SEED_SIZE:
+            return None
+        private = getattr(module, self.params.cryptography_class).from_seed_bytes(
+            bytes(private_key)
+        )
+
+        def sign(message: bytes) -> bytes:
+            return bytes(private.sign(bytes(message)))
+
+        return sign
 
 
 MLDSA44 = MlDsa(MlDsaParameters("ML-DSA-44", -48, 1312, 2560, 2420, "MLDSA44PrivateKey"), ML_DSA_44)

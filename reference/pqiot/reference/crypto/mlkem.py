@@ -62,12 +62,39 @@ class MlKemParameters:
         return 32 * (self.du * self.k + self.dv)
 
 
+# q = 3329 = 0xD01. Three bytes (lo, mid, hi) hold two 12-bit coefficients,
+# a = lo | (mid & 0xF) << 8 and b = mid >> 4 | hi << 4. So a >= q exactly when
+# mid & 0xF > 13, or == 13 with lo > 0; and b >= q exactly when hi > 208, or
+# == 208 with mid >> 4 > 0. Byte-wise max/translate/find run in C, leaving a
+# Python loop only over the rare borderline positions (a or b equal to 3328
+# or 3329..): the check is every encapsulation's cost, on every handshake.
+_LOW_NIBBLE = bytes(i & 0x0F for i in range(256))
+_Q_NIBBLE, _Q_HIGH_BYTE = Q >> 8, Q >> 4
+# translate(None, keep) deletes these, leaving only the bytes that are too large.
+_MID_NIBBLE_OK = bytes(i for i in range(256) if i & 0x0F <= _Q_NIBBLE)
+_HIGH_BYTE_OK = bytes(range(_Q_HIGH_BYTE + 1))
+
+
 def _coefficients_reduced(encoded: bytes) -> bool:
     """True when all 12-bit coefficients of ByteEncode_12 output are < q (FIPS 203 §7.2)."""
-    b0, b1, b2 = encoded[0::3], encoded[1::3], encoded[2::3]
-    for lo, mid, hi in zip(b0, b1, b2, strict=True):
-        if lo | ((mid & 0x0F) << 8) >= Q or (mid >> 4) | (hi << 4) >= Q:
+    if len(encoded) % 3:
+        raise ValueError("ByteEncode_12 output is a multiple of 3 bytes")
+    if not encoded:
+        return True
+    lo, mid, hi = encoded[0::3], encoded[1::3], encoded[2::3]
+    if mid.translate(None, _MID_NIBBLE_OK) or hi.translate(None, _HIGH_BYTE_OK):
+        return False
+    nibbles = mid.translate(_LOW_NIBBLE)
+    i = nibbles.find(_Q_NIBBLE)
+    while i >= 0:
+        if lo[i]:
             return False
+        i = nibbles.find(_Q_NIBBLE, i + 1)
+    i = hi.find(_Q_HIGH_BYTE)
+    while i >= 0:
+        if mid[i] >> 4:
+            return False
+        i = hi.find(_Q_HIGH_BYTE, i + 1)
     return True
 
 

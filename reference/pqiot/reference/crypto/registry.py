@@ -7,6 +7,7 @@ registry does not import every backend (Falcon pulls in numpy).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any, cast
 
@@ -62,13 +63,18 @@ def _resolve(table: dict[int, tuple[str, str]], identifier: int, kind: str) -> A
         )
     module_name, attribute = entry
     try:
-        module = importlib.import_module(f"{_PACKAGE}.{module_name}")
+        return _load(module_name, attribute)
     except ImportError as exc:
         raise UnsupportedAlgorithm(
             f"{kind} {identifier} needs a backend that failed to import ({exc}); "
             "install the pqiot dependencies"
         ) from exc
-    return getattr(module, attribute)
+
+
+@functools.cache
+def _load(module_name: str, attribute: str) -> Any:
+    """Import lazily, once: a handshake looks its algorithms up a few dozen times."""
+    return getattr(importlib.import_module(f"{_PACKAGE}.{module_name}"), attribute)
 
 
 def kem(identifier: int) -> Kem:

@@ -9,7 +9,8 @@ are at the end. Nothing here knows about messages or roles.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 
 from pqiot.reference import cbor
 from pqiot.reference.crypto.interfaces import HashAlgorithm
@@ -144,10 +145,11 @@ class SessionSecrets:
     """
 
     schedule: KeySchedule
-    prk_out: bytes
+    prk_out: bytes = field(repr=False)
 
-    @property
+    @functools.cached_property
     def prk_exporter(self) -> bytes:
+        """PRK_exporter, derived once: every exporter call (OSCORE secret, salt, rPSK) needs it."""
         return self.schedule.prk_exporter(self.prk_out)
 
     def exporter(self, label: int, context: bytes, length: int) -> bytes:
