@@ -7,11 +7,7 @@ subprocesses; the initiator must print the echo and exit 0.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,52 +16,7 @@ from pathlib import Path
 import pytest
 
 from ..transports.conftest import Broker, free_port, own_mosquitto  # noqa: F401 (fixture)
-
-DATA = Path(__file__).parent.parent / "reference" / "data"
-PQIOT = [sys.executable, "-m", "pqiot.cli"]
-LISTENING = re.compile(r"listening on (\S+)")
-
-
-def pqiot(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*PQIOT, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
-
-
-@contextmanager
-def responder(url: str, *args: str, sessions: int = 1) -> Iterator[None]:
-    proc = subprocess.Popen(
-        [
-            *PQIOT,
-            "peer",
-            "--role",
-            "responder",
-            "--listen",
-            url,
-            "--echo",
-            "--max-sessions",
-            str(sessions),
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stderr is not None
-    try:
-        for line in proc.stderr:
-            if LISTENING.search(line):
-                break
-        else:
-            proc.wait(timeout=5)
-            raise AssertionError(f"responder did not start (exit {proc.returncode})")
-        yield
-        assert proc.wait(timeout=60) == 0, proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+from .conftest import falcon_keystore, initiator, responder
 
 
 @contextmanager
@@ -117,18 +68,6 @@ def serial_line() -> Iterator[str]:
         thread.join(5)
 
 
-def falcon_keystore(directory: Path) -> Path:
-    directory.mkdir()
-    for suffix in (".key", ".cred", ".json"):
-        shutil.copy(DATA / f"falcon512-test{suffix}", directory / f"falcon512-test{suffix}")
-    os.chmod(directory / "falcon512-test.key", 0o600)
-    trusted = pqiot(
-        "keys", "trust", str(DATA / "falcon512-test.cred"), "--keystore", str(directory)
-    )
-    assert trusted.returncode == 0, trusted.stderr
-    return directory
-
-
 SUITES = [
     pytest.param("-102", False, id="suite-102-demo"),
     pytest.param("-109", True, id="suite-109-falcon-keystore"),
@@ -138,7 +77,7 @@ SUITES = [
 def _suite_args(suite: str, falcon: bool, tmp_path: Path, role: str) -> list[str]:
     args = ["--suite", suite]
     if falcon:
-        args += ["--keystore", str(falcon_keystore(tmp_path / role))]
+        args += ["--keystore", str(falcon_keystore(tmp_path / role, role))]
     return args
 
 
@@ -153,16 +92,7 @@ def _check(result: subprocess.CompletedProcess[str], text: str, suite: str) -> N
 @pytest.mark.parametrize(("suite", "falcon"), SUITES)
 def test_peer_over_serial_socket_url(suite: str, falcon: bool, tmp_path: Path) -> None:
     with serial_line() as url, responder(url, *_suite_args(suite, falcon, tmp_path, "server")):
-        result = pqiot(
-            "peer",
-            "--role",
-            "initiator",
-            "--connect",
-            url,
-            "--send",
-            "over serial",
-            *_suite_args(suite, falcon, tmp_path, "client"),
-        )
+        result = initiator(url, "over serial", *_suite_args(suite, falcon, tmp_path, "client"))
     _check(result, "over serial", suite)
 
 
@@ -187,13 +117,8 @@ def test_peer_over_mqtt(
     with responder(
         url, "--party-id", "gw-1", *common, *_suite_args(suite, falcon, tmp_path, "server")
     ):
-        result = pqiot(
-            "peer",
-            "--role",
-            "initiator",
-            "--connect",
+        result = initiator(
             url,
-            "--send",
             "over mqtt",
             "--peer-id",
             "gw-1",
@@ -212,16 +137,7 @@ def test_peer_over_coap(suite: str, falcon: bool, tmp_path: Path) -> None:
         port = sock.getsockname()[1]
     url = f"coap://127.0.0.1:{port}"
     with responder(url, *_suite_args(suite, falcon, tmp_path, "server")):
-        result = pqiot(
-            "peer",
-            "--role",
-            "initiator",
-            "--connect",
-            url,
-            "--send",
-            "over coap",
-            *_suite_args(suite, falcon, tmp_path, "client"),
-        )
+        result = initiator(url, "over coap", *_suite_args(suite, falcon, tmp_path, "client"))
     _check(result, "over coap", suite)
 
 
@@ -234,33 +150,15 @@ def test_peer_over_coap(suite: str, falcon: bool, tmp_path: Path) -> None:
     ],
 )
 def test_bad_binding_urls_are_usage_errors(url: str, message: str) -> None:
-    result = pqiot("peer", "--role", "initiator", "--connect", url, "--send", "x", timeout=60)
+    result = initiator(url, "x", timeout=60)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unreachable_endpoints_fail_clearly() -> None:
-    serial = pqiot(
-        "peer",
-        "--role",
-        "initiator",
-        "--connect",
-        "/dev/pqiot-no-such-port",
-        "--send",
-        "x",
-        timeout=60,
-    )
+    serial = initiator("/dev/pqiot-no-such-port", "x", timeout=60)
     assert serial.returncode == 1 and "cannot open serial port" in serial.stderr
-    mqtt = pqiot(
-        "peer",
-        "--role",
-        "initiator",
-        "--connect",
-        f"mqtt://127.0.0.1:{free_port()}",
-        "--send",
-        "x",
-        timeout=90,
-    )
+    mqtt = initiator(f"mqtt://127.0.0.1:{free_port()}", "x", timeout=90)
     assert mqtt.returncode == 1 and "cannot connect" in mqtt.stderr
     for result in (serial, mqtt):
         assert "Traceback" not in result.stderr

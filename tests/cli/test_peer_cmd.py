@@ -7,11 +7,7 @@ echo and exit 0, exactly as a vendor would use them against a device.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,59 +16,19 @@ import pytest
 
 from pqiot.reference import suites
 
-DATA = Path(__file__).parent.parent / "reference" / "data"
-PQIOT = [sys.executable, "-m", "pqiot.cli"]
-LISTENING = re.compile(r"listening on tcp://([\d.]+):(\d+)")
+from .conftest import falcon_keystore, initiator, pqiot
+from .conftest import responder as listening_responder
 
-
-def pqiot(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*PQIOT, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
+LISTENING_TCP = re.compile(r"listening on tcp://([\d.]+):(\d+)")
 
 
 @contextmanager
 def responder(*args: str, sessions: int) -> Iterator[str]:
     """Start `pqiot peer --role responder` on an ephemeral port; yield its tcp:// URL."""
-    proc = subprocess.Popen(
-        [
-            *PQIOT,
-            "peer",
-            "--role",
-            "responder",
-            "--listen",
-            "tcp://127.0.0.1:0",
-            "--echo",
-            "--max-sessions",
-            str(sessions),
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stderr is not None
-    try:
-        url = None
-        for line in proc.stderr:
-            match = LISTENING.search(line)
-            if match:
-                url = f"tcp://{match.group(1)}:{match.group(2)}"
-                break
-        if url is None:
-            proc.wait(timeout=5)
-            raise AssertionError(f"responder did not start (exit {proc.returncode})")
-        yield url
-        assert proc.wait(timeout=60) == 0, proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def initiator(url: str, text: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return pqiot("peer", "--role", "initiator", "--connect", url, "--send", text, *args)
+    with listening_responder("tcp://127.0.0.1:0", *args, sessions=sessions) as line:
+        match = LISTENING_TCP.search(line)
+        assert match, line
+        yield f"tcp://{match.group(1)}:{match.group(2)}"
 
 
 def _by_signature_algorithm(include_falcon: bool) -> dict[int, list[int]]:
@@ -102,20 +58,13 @@ def test_handshake_and_echo_for_every_non_falcon_suite(suite_ids: list[int]) -> 
             assert "DEMO MODE" in result.stderr
 
 
-def _falcon_keystore(directory: Path, peer_cred: Path) -> Path:
-    directory.mkdir()
-    for suffix in (".key", ".cred", ".json"):
-        shutil.copy(DATA / f"falcon512-test{suffix}", directory / f"falcon512-test{suffix}")
-    os.chmod(directory / "falcon512-test.key", 0o600)
-    assert pqiot("keys", "trust", str(peer_cred), "--keystore", str(directory)).returncode == 0
-    return directory
-
-
 def test_falcon512_suites_with_allow_listed_identities(tmp_path: Path) -> None:
-    """Falcon suites (experimental) run with kid-referenced, allow-listed credentials."""
-    cred = DATA / "falcon512-test.cred"
-    server = _falcon_keystore(tmp_path / "server", cred)
-    client = _falcon_keystore(tmp_path / "client", cred)
+    """Falcon suites (experimental) run with kid-referenced, allow-listed credentials.
+
+    Each side has its own stored identity: peers may not share a ``sub`` (REQ-CRED-007).
+    """
+    server = falcon_keystore(tmp_path / "server", "server")
+    client = falcon_keystore(tmp_path / "client", "client")
     falcon_suites = _by_signature_algorithm(include_falcon=True)[-65601]
     args = [arg for s in falcon_suites for arg in ("--suite", str(s))]
     with responder("--keystore", str(server), *args, sessions=len(falcon_suites)) as url:

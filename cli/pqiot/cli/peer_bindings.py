@@ -1,80 +1,87 @@
 """``pqiot peer`` over serial, MQTT and CoAP (TCP stays in :mod:`pqiot.cli.peer_cmd`).
 
 Each runner takes the configured :class:`~pqiot.cli.peer_cmd.Endpoint`, drives
-one transport adapter and reports progress on stderr in the same words as
-the TCP runner, so scripts and vendors see one behaviour for every binding.
+one transport adapter and reports progress on stderr through the reporting helpers
+of :mod:`pqiot.cli.peer_cmd` (the same words as the TCP runner), so scripts and
+vendors see one behaviour for every binding.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from pqiot.cli.errors import CliError
+from pqiot.cli.peer_cmd import (
+    Endpoint,
+    exchange,
+    is_completed,
+    log,
+    log_event,
+    log_handshake,
+    log_received,
+)
 
 if TYPE_CHECKING:
-    from pqiot.cli.peer_cmd import Endpoint
+    from pqiot.transports.serial import SerialPort
     from pqiot.transports.urls import CoapUrl, MqttUrl, SerialUrl
 
+#: The serial binding's binding context for the key schedule (one session per link).
+SERIAL_BINDING_CONTEXT = b"\x00"
 
-def _log(message: str) -> None:
-    print(f"pqiot peer: {message}", file=sys.stderr, flush=True)
 
-
-def _describe(event: Any) -> str | None:
-    from pqiot.cli.peer_cmd import _describe as describe
+def _mqtt_event(event: Any) -> str | None:
+    """The MQTT binding's own events: failed deliveries and dropped messages."""
     from pqiot.transports.mqtt import BindingDropped, DeliveryFailed
 
     if isinstance(event, DeliveryFailed):
         return f"delivery failed on {event.topic}: {event.reason}"
     if isinstance(event, BindingDropped):
         return f"dropped a message on {event.topic}: {event.alert} {event.detail}"
-    text: str | None = describe(event)
-    return text
-
-
-def _completed(event: Any) -> bool:
-    from pqiot.reference.edhoc.events import HandshakeCompleted
-
-    return isinstance(event, HandshakeCompleted)
+    return None
 
 
 # -- serial ------------------------------------------------------------------------
 
 
+async def _open_serial(url: SerialUrl) -> SerialPort:
+    from pqiot.transports.serial import SerialPort
+
+    try:
+        return await SerialPort.open(url)
+    except ConnectionError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _serial_session(endpoint: Endpoint) -> Any:
+    return endpoint.session(binding_context=SERIAL_BINDING_CONTEXT)
+
+
 async def serve_serial(endpoint: Endpoint, url: SerialUrl, *, echo: bool, max_sessions: int) -> int:
     """One session at a time on the link (REQ-SER-008); a new message_1 starts the next."""
     from pqiot.reference.session import ApplicationData
-    from pqiot.transports.serial import SerialPort, SerialSession
+    from pqiot.transports.serial import SerialSession
 
-    try:
-        port = await SerialPort.open(url)
-    except ConnectionError as exc:
-        raise CliError(str(exc)) from exc
-    _log(f"listening on serial {url.port} (mtu {url.mtu}, suites {list(endpoint.suites)})")
+    port = await _open_serial(url)
+    log(f"listening on serial {url.port} (mtu {url.mtu}, suites {list(endpoint.suites)})")
     served = 0
     try:
         while not max_sessions or served < max_sessions:
             link = SerialSession(
-                endpoint.session(binding_context=b"\x00"),
+                _serial_session(endpoint),
                 port,
                 mtu=url.mtu,
-                new_session=lambda: endpoint.session(binding_context=b"\x00"),  # REQ-SER-008
+                new_session=lambda: _serial_session(endpoint),  # REQ-SER-008
             )
             async for event in link.events():
-                text = _describe(event)
-                if text:
-                    _log(text)
+                log_event(event)
                 if isinstance(event, ApplicationData):
-                    _log(f"received {len(event.data)} bytes of application data")
-                    if echo:
-                        link.session.send(event.data, time.time())
+                    log_received(link.session, event.data, echo=echo)
             await link.flush()
             served += 1
-            _log(f"session on {url.port} ended ({link.session.state.value})")
+            log(f"session on {url.port} ended ({link.session.state.value})")
             if link.port_closed:
                 break
     finally:
@@ -83,34 +90,21 @@ async def serve_serial(endpoint: Endpoint, url: SerialUrl, *, echo: bool, max_se
 
 
 async def connect_serial(endpoint: Endpoint, url: SerialUrl, payload: bytes) -> bytes | None:
-    from pqiot.reference.session import ApplicationData
-    from pqiot.transports.serial import SerialPort, SerialSession
+    from pqiot.transports.serial import SerialSession
 
-    try:
-        port = await SerialPort.open(url)
-    except ConnectionError as exc:
-        raise CliError(str(exc)) from exc
-    link = SerialSession(endpoint.session(binding_context=b"\x00"), port, mtu=url.mtu)
+    port = await _open_serial(url)
+    link = SerialSession(_serial_session(endpoint), port, mtu=url.mtu)
     started = time.monotonic()
-    link.session.start(time.time())
-    reply = None
     try:
-        async for event in link.events():
-            text = _describe(event)
-            if text:
-                _log(text)
-            if _completed(event):
-                _log(
-                    f"handshake took {(time.monotonic() - started) * 1000:.1f} ms, "
-                    f"{port.bytes_written} B sent, {port.bytes_read} B received"
-                )
-                link.session.send(payload, time.time())
-            elif isinstance(event, ApplicationData):
-                reply = event.data
-                link.session.close(time.time())
+        return await exchange(
+            link.session,
+            link.events(),
+            payload,
+            started,
+            lambda: (port.bytes_written, port.bytes_read),
+        )
     finally:
         await link.aclose()
-    return reply
 
 
 # -- MQTT ----------------------------------------------------------------------------
@@ -150,26 +144,22 @@ async def serve_mqtt(
         connection, topics, party_id, lambda cid: endpoint.session(connection_id=cid)
     )
     await responder.open()
-    _log(
+    log(
         f"listening on mqtt://{url.host}:{url.port}/{url.prefix} as {party_id} "
         f"(topic {topics.hs(party_id)}, suites {list(endpoint.suites)})"
     )
     served = 0
     try:
         async for channel, event in responder.events():
-            text = _describe(event)
-            if text:
-                _log(text)
+            log_event(event, _mqtt_event)
             if channel is None:
                 continue
             if isinstance(event, ApplicationData):
-                _log(f"received {len(event.data)} bytes of application data from {channel.peer}")
-                if echo:
-                    channel.session.send(event.data, time.time())
+                log_received(channel.session, event.data, echo=echo, source=f" from {channel.peer}")
             elif isinstance(event, SessionClosed) or channel.session.state.value == "failed":
                 responder.forget(channel)
                 served += 1
-                _log(f"session with {channel.peer} ended ({channel.session.state.value})")
+                log(f"session with {channel.peer} ended ({channel.session.state.value})")
                 if max_sessions and served >= max_sessions:
                     break
     finally:
@@ -201,14 +191,13 @@ async def connect_mqtt(
         await initiator.open()
         started = time.monotonic()
         async for event in initiator.events():
-            text = _describe(event)
-            if text:
-                _log(text)
-            if _completed(event):
-                _log(
-                    f"handshake took {(time.monotonic() - started) * 1000:.1f} ms, "
-                    f"{initiator.bytes_sent} B sent, {initiator.bytes_received} B received "
-                    "(PUBLISH payloads)"
+            log_event(event, _mqtt_event)
+            if is_completed(event):
+                log_handshake(
+                    started,
+                    initiator.bytes_sent,
+                    initiator.bytes_received,
+                    " (PUBLISH payloads)",
                 )
                 initiator.channel.session.send(payload, time.time())
                 await initiator.flush(initiator.channel)
@@ -241,25 +230,20 @@ async def serve_coap(endpoint: Endpoint, url: CoapUrl, *, echo: bool, max_sessio
             answer = (int(Code.CHANGED), b"")
         else:
             answer = (int(Code.NOT_FOUND), b"")
-        _log(f"received {len(body)} bytes of application data on /{'/'.join(path)}")
+        log(f"received {len(body)} bytes of application data on /{'/'.join(path)}")
         served += 1
         if max_sessions and served >= max_sessions:
             asyncio.get_running_loop().call_later(0.5, finished.set)
         return answer
 
-    def on_event(event: Any) -> None:
-        text = _describe(event)
-        if text:
-            _log(text)
-
     server = CoapServer(
-        lambda cid: endpoint.session(connection_id=cid), handler=handler, on_event=on_event
+        lambda cid: endpoint.session(connection_id=cid), handler=handler, on_event=log_event
     )
     try:
         await server.start(url.host, url.port)
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot listen on coap://{url.host}:{url.port}: {exc}") from exc
-    _log(f"listening on coap://{url.host}:{url.port} (suites {list(endpoint.suites)})")
+    log(f"listening on coap://{url.host}:{url.port} (suites {list(endpoint.suites)})")
     try:
         if max_sessions:
             await finished.wait()
@@ -289,24 +273,21 @@ async def connect_coap(endpoint: Endpoint, url: CoapUrl, payload: bytes) -> byte
             completed = await initiator.handshake()
         except CoapEdhocError as exc:
             for event in initiator.events:
-                text = _describe(event)
-                if text:
-                    _log(text)
+                log_event(event)
             raise CliError(f"handshake with coap://{url.host}:{url.port} failed: {exc}") from exc
         except aiocoap.error.NetworkError as exc:
             raise CliError(f"cannot reach coap://{url.host}:{url.port}: {exc}") from exc
         for event in initiator.events:
-            text = _describe(event)
-            if text:
-                _log(text)
-        _log(
-            f"handshake took {(time.monotonic() - started) * 1000:.1f} ms, "
-            f"{initiator.bytes_sent} B sent, {initiator.bytes_received} B received "
-            f"(CoAP payloads), suite {completed.suite_id}"
+            log_event(event)
+        log_handshake(
+            started,
+            initiator.bytes_sent,
+            initiator.bytes_received,
+            f" (CoAP payloads), suite {completed.suite_id}",
         )
         code, body = await initiator.request("echo", payload)
         if code != Code.CHANGED:
-            _log(f"echo request answered {code}")
+            log(f"echo request answered {code}")
             return None
         return body
     finally:

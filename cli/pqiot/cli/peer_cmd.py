@@ -21,11 +21,15 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pqiot.cli.errors import CliError
+
+if TYPE_CHECKING:
+    from pqiot.transports.urls import TcpUrl
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -111,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(
                 "an initiator needs --connect URL and --send TEXT (no --listen/--echo)", 2
             )
-    from pqiot.transports.urls import TcpUrl, parse_peer_url
+    from pqiot.transports.urls import parse_peer_url
 
     url = args.listen if args.role == "responder" else args.connect
     try:
@@ -120,68 +124,66 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), 2) from exc
     endpoint = build_endpoint(args)
     try:
-        if isinstance(parsed, TcpUrl):
-            if args.role == "responder":
-                return asyncio.run(
-                    serve(endpoint, args.listen, echo=args.echo, max_sessions=args.max_sessions)
-                )
-            payload = str(args.send).encode()
-            return asyncio.run(connect(endpoint, args.connect, payload, timeout=args.timeout))
         if args.role == "responder":
-            return asyncio.run(serve_other(endpoint, parsed, args))
-        return asyncio.run(connect_other(endpoint, parsed, args))
+            return asyncio.run(respond(endpoint, url, parsed, args))
+        return asyncio.run(initiate(endpoint, url, parsed, args))
     except KeyboardInterrupt:
         return 130
 
 
-async def serve_other(endpoint: Endpoint, url: Any, args: argparse.Namespace) -> int:
-    """Responder over serial, MQTT or CoAP."""
+async def respond(endpoint: Endpoint, url: str, parsed: Any, args: argparse.Namespace) -> int:
+    """Serve sessions on the binding that ``parsed`` (a :mod:`pqiot.transports.urls` URL) names."""
     from pqiot.cli import peer_bindings as run_on
-    from pqiot.transports.urls import CoapUrl, MqttUrl
+    from pqiot.transports.urls import CoapUrl, MqttUrl, TcpUrl
 
-    if isinstance(url, MqttUrl):
+    if isinstance(parsed, TcpUrl):
+        return await serve(endpoint, url, parsed, echo=args.echo, max_sessions=args.max_sessions)
+    if isinstance(parsed, MqttUrl):
         return await run_on.serve_mqtt(
             endpoint,
-            url,
+            parsed,
             party_id=args.party_id or "responder",
             version=args.mqtt_version,
             echo=args.echo,
             max_sessions=args.max_sessions,
         )
-    if isinstance(url, CoapUrl):
+    if isinstance(parsed, CoapUrl):
         return await run_on.serve_coap(
-            endpoint, url, echo=args.echo, max_sessions=args.max_sessions
+            endpoint, parsed, echo=args.echo, max_sessions=args.max_sessions
         )
-    return await run_on.serve_serial(endpoint, url, echo=args.echo, max_sessions=args.max_sessions)
+    return await run_on.serve_serial(
+        endpoint, parsed, echo=args.echo, max_sessions=args.max_sessions
+    )
 
 
-async def connect_other(endpoint: Endpoint, url: Any, args: argparse.Namespace) -> int:
-    """Initiator over serial, MQTT or CoAP: handshake, send, print the echo."""
+async def initiate(endpoint: Endpoint, url: str, parsed: Any, args: argparse.Namespace) -> int:
+    """Handshake, send ``--send`` and print the echo, within ``--timeout``, on any binding."""
     from pqiot.cli import peer_bindings as run_on
-    from pqiot.transports.urls import CoapUrl, MqttUrl
+    from pqiot.transports.urls import CoapUrl, MqttUrl, TcpUrl
 
     payload = str(args.send).encode()
-    if isinstance(url, MqttUrl):
+    exchange: Coroutine[Any, Any, bytes | None]
+    if isinstance(parsed, TcpUrl):
+        exchange = connect(endpoint, url, parsed, payload)
+    elif isinstance(parsed, MqttUrl):
         exchange = run_on.connect_mqtt(
             endpoint,
-            url,
+            parsed,
             payload,
             party_id=args.party_id or f"initiator-{os.urandom(4).hex()}",
             peer_id=args.peer_id,
             version=args.mqtt_version,
         )
-    elif isinstance(url, CoapUrl):
-        exchange = run_on.connect_coap(endpoint, url, payload)
+    elif isinstance(parsed, CoapUrl):
+        exchange = run_on.connect_coap(endpoint, parsed, payload)
     else:
-        exchange = run_on.connect_serial(endpoint, url, payload)
+        exchange = run_on.connect_serial(endpoint, parsed, payload)
     try:
         reply = await asyncio.wait_for(exchange, args.timeout)
     except TimeoutError:
-        raise CliError(
-            f"no complete exchange with {args.connect} within {args.timeout:g} s"
-        ) from None
+        raise CliError(f"no complete exchange with {url} within {args.timeout:g} s") from None
     if reply is None:
-        raise CliError(f"no echo from {args.connect}")
+        raise CliError(f"no echo from {url}")
     sys.stdout.write(reply.decode("utf-8", errors="replace") + "\n")
     sys.stdout.flush()
     return 0
@@ -319,14 +321,15 @@ def _identity_name(directory: Path, name: str | None) -> str:
     return candidates[0]
 
 
-# -- running ------------------------------------------------------------------------
+# -- running: what every binding reports, in the same words ------------------------
 
 
-def _log(message: str) -> None:
+def log(message: str) -> None:
     print(f"pqiot peer: {message}", file=sys.stderr, flush=True)
 
 
-def _describe(event: Any) -> str | None:
+def describe(event: Any) -> str | None:
+    """The line a user should see for a session event, or None for events not worth one."""
     from pqiot.reference.edhoc.events import ErrorReceived, HandshakeCompleted, HandshakeFailed
     from pqiot.reference.session import PayloadDropped
 
@@ -341,13 +344,66 @@ def _describe(event: Any) -> str | None:
     return None
 
 
-async def serve(endpoint: Endpoint, url: str, *, echo: bool, max_sessions: int) -> int:
-    from pqiot.transports.tcp import parse_tcp_url
+def log_event(event: Any, binding: Callable[[Any], str | None] | None = None) -> None:
+    """Log ``event`` if it is worth a line; ``binding`` describes a binding's own events."""
+    text = (binding(event) if binding else None) or describe(event)
+    if text:
+        log(text)
 
-    try:
-        address = parse_tcp_url(url)
-    except ValueError as exc:
-        raise CliError(str(exc), 2) from exc
+
+def log_handshake(started: float, sent: int, received: int, detail: str = "") -> None:
+    """Handshake time since ``started`` (``time.monotonic()``) and the bytes it moved."""
+    log(
+        f"handshake took {(time.monotonic() - started) * 1000:.1f} ms, "
+        f"{sent} B sent, {received} B received{detail}"
+    )
+
+
+def log_received(session: Any, data: bytes, *, echo: bool, source: str = "") -> None:
+    """A responder got application data: say so, and with ``echo`` send it back."""
+    log(f"received {len(data)} bytes of application data{source}")
+    if echo:
+        session.send(data, time.time())
+
+
+def is_completed(event: Any) -> bool:
+    from pqiot.reference.edhoc.events import HandshakeCompleted
+
+    return isinstance(event, HandshakeCompleted)
+
+
+async def exchange(
+    session: Any,
+    events: AsyncIterator[Any],
+    payload: bytes,
+    started: float,
+    traffic: Callable[[], tuple[int, int]],
+) -> bytes | None:
+    """An initiator's one exchange on a stream binding (TCP, serial): start the handshake,
+    send ``payload`` once it completes, and close after the first application data,
+    which is returned (None if the session ended without any). ``traffic`` gives the
+    bytes sent and received so far, for the handshake line."""
+    from pqiot.reference.session import ApplicationData
+
+    session.start(time.time())
+    reply: bytes | None = None
+    async for event in events:
+        log_event(event)
+        if is_completed(event):
+            log_handshake(started, *traffic())
+            session.send(payload, time.time())
+        elif isinstance(event, ApplicationData):
+            reply = event.data
+            session.close(time.time())
+    return reply
+
+
+# -- TCP ----------------------------------------------------------------------------
+
+
+async def serve(
+    endpoint: Endpoint, url: str, address: TcpUrl, *, echo: bool, max_sessions: int
+) -> int:
     finished = asyncio.Event()
     served = 0
 
@@ -363,7 +419,7 @@ async def serve(endpoint: Endpoint, url: str, *, echo: bool, max_sessions: int) 
     except OSError as exc:
         raise CliError(f"cannot listen on {url}: {exc.strerror or exc}") from exc
     host, port = server.sockets[0].getsockname()[:2]
-    _log(f"listening on tcp://{host}:{port} (suites {list(endpoint.suites)})")
+    log(f"listening on tcp://{host}:{port} (suites {list(endpoint.suites)})")
     async with server:
         await finished.wait() if max_sessions else await server.serve_forever()
     return 0
@@ -377,36 +433,19 @@ async def run_responder_session(
 
     peer = writer.get_extra_info("peername")
     stream = SessionStream(endpoint.session(), reader, writer)
-    _log(f"connection from {peer}")
+    log(f"connection from {peer}")
     async for event in stream.events():
-        text = _describe(event)
-        if text:
-            _log(text)
+        log_event(event)
         if isinstance(event, ApplicationData):
-            _log(f"received {len(event.data)} bytes of application data")
-            if echo:
-                stream.session.send(event.data, time.time())
+            log_received(stream.session, event.data, echo=echo)
     await stream.aclose()
-    _log(f"connection from {peer} closed ({stream.session.state.value})")
+    log(f"connection from {peer} closed ({stream.session.state.value})")
 
 
-async def connect(endpoint: Endpoint, url: str, payload: bytes, *, timeout: float) -> int:
-    try:
-        return await asyncio.wait_for(_connect(endpoint, url, payload), timeout)
-    except TimeoutError:
-        raise CliError(f"no complete exchange with {url} within {timeout:g} s") from None
-
-
-async def _connect(endpoint: Endpoint, url: str, payload: bytes) -> int:
-    from pqiot.reference.edhoc.events import HandshakeCompleted
-    from pqiot.reference.session import ApplicationData
-    from pqiot.transports.tcp import SessionStream, parse_tcp_url
-
-    try:
-        address = parse_tcp_url(url)
-    except ValueError as exc:
-        raise CliError(str(exc), 2) from exc
+async def connect(endpoint: Endpoint, url: str, address: TcpUrl, payload: bytes) -> bytes:
+    """Handshake over TCP, send ``payload`` and return the echo."""
     from pqiot.transports.recovery import GaveUp, RecoveryPolicy, Retrier, with_retries
+    from pqiot.transports.tcp import SessionStream
 
     async def open_connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_connection(address.host, address.port)
@@ -421,25 +460,14 @@ async def _connect(endpoint: Endpoint, url: str, payload: bytes) -> int:
         raise CliError(f"cannot connect to {url} after {exc.attempts} attempts: {reason}") from exc
     started = time.monotonic()
     stream = SessionStream(endpoint.session(), reader, writer)
-    stream.session.start(time.time())
-    reply: bytes | None = None
-    async for event in stream.events():
-        text = _describe(event)
-        if text:
-            _log(text)
-        if isinstance(event, HandshakeCompleted):
-            elapsed = (time.monotonic() - started) * 1000
-            _log(
-                f"handshake took {elapsed:.1f} ms, {stream.bytes_sent} B sent, "
-                f"{stream.bytes_received} B received"
-            )
-            stream.session.send(payload, time.time())
-        elif isinstance(event, ApplicationData):
-            reply = event.data
-            stream.session.close(time.time())
+    reply = await exchange(
+        stream.session,
+        stream.events(),
+        payload,
+        started,
+        lambda: (stream.bytes_sent, stream.bytes_received),
+    )
     await stream.aclose()
     if reply is None:
         raise CliError(f"no echo from {url} (session {stream.session.state.value})")
-    sys.stdout.write(reply.decode("utf-8", errors="replace") + "\n")
-    sys.stdout.flush()
-    return 0
+    return reply
