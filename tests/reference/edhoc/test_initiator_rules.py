@@ -5,6 +5,7 @@ critical EAD, ERR_INFO size and discarding keys on failure.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -19,7 +20,7 @@ from pqiot.reference.edhoc import (
     State,
 )
 from pqiot.reference.edhoc.errors import MAX_ERR_INFO_BYTES
-from pqiot.reference.edhoc.messages import decode_message_1
+from pqiot.reference.edhoc.messages import decode_message_1, encode_message_1
 from pqiot.reference.errors import Alert
 
 from .conftest import IdentityFactory, Transcript, drain, run
@@ -197,3 +198,28 @@ def test_failed_initiator_keeps_no_key_material(identities: IdentityFactory) -> 
     initiator.receive(_error(1, "authentication_failed"), now=0.0)
     assert initiator.data_to_send() == [] and initiator.state is State.FAILED
     assert initiator._session is None
+
+
+@pytest.mark.parametrize(("suite_id", "longest"), [(-102, 6), (-101, 7)])
+def test_responder_refuses_a_c_i_longer_than_an_oscore_id_allows(
+    identities: IdentityFactory, suite_id: int, longest: int
+) -> None:
+    """REQ-HS-003 on the Responder: C_I becomes its OSCORE Recipient ID, so one byte more
+    than nonce_length - 6 is a decode_error, and the longest allowed C_I is accepted."""
+    config_i, config_r = method_0_configs(identities, suite_id)
+    initiator = Initiator(config_i)
+    initiator.start(now=0.0)
+    genuine = decode_message_1(initiator.data_to_send()[0])
+    for length, accepted in ((longest, True), (longest + 1, False)):
+        message_1 = encode_message_1(replace(genuine, c_i=bytes(range(1, length + 1))))
+        responder = Responder(config_r)
+        responder.receive(message_1, now=0.0)
+        (reply,) = responder.data_to_send()
+        if accepted:
+            assert responder.state is State.WAIT_MESSAGE_3
+        else:
+            assert responder.state is State.FAILED
+            assert cbor.decode_sequence(reply) == [
+                1,
+                f"decode_error: C_I is {length} bytes, suite {suite_id} allows at most {longest}",
+            ]

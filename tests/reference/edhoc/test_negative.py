@@ -438,13 +438,14 @@ def test_unknown_non_critical_ead_is_ignored_and_known_ead_is_delivered(
 
 
 def test_unknown_critical_ead_aborts(identities: IdentityFactory) -> None:
-    """RFC 9528 §3.8: a critical EAD item the recipient does not process aborts the handshake."""
+    """RFC 9528 §3.8, REQ-HS-020: a critical EAD item the recipient does not process aborts
+    the handshake with exactly ``unspecified_error: unsupported critical EAD <label>``."""
     config_i, config_r = method_0_configs(
         identities, -102, initiator={"ead_1": (EadItem(-77, b"must-understand"),)}
     )
     transcript = run(Initiator(config_i), Responder(config_r))
-    assert "critical EAD_1 item -77" in failure(transcript.responder_events).detail
-    assert error_sent(transcript, "R->I")[0] == 1
+    assert failure(transcript.responder_events).detail == "unsupported critical EAD -77"
+    assert error_sent(transcript, "R->I") == (1, "unspecified_error: unsupported critical EAD -77")
 
 
 def test_akp_credential_for_another_algorithm_is_rejected(identities: IdentityFactory) -> None:

@@ -27,8 +27,6 @@ from pqiot.reference.edhoc.authentication import (
     verify_signature_or_mac,
 )
 from pqiot.reference.edhoc.config import HandshakeConfig
-from pqiot.reference.edhoc.ead import check_ead
-from pqiot.reference.edhoc.errors import shorten
 from pqiot.reference.edhoc.events import HandshakeCompleted, SuitesRejected
 from pqiot.reference.edhoc.key_exchange import (
     ephemeral_static_dh,
@@ -40,7 +38,6 @@ from pqiot.reference.edhoc.key_schedule import KeySchedule, SessionSecrets
 from pqiot.reference.edhoc.machine import Handshake, Input, State, draw_connection_id, xor
 from pqiot.reference.edhoc.messages import (
     ERR_CODE_WRONG_SELECTED_CIPHER_SUITE,
-    ErrorMessage,
     Message1,
     decode_message_2,
     decode_plaintext_2,
@@ -136,21 +133,8 @@ class Initiator(Handshake):
 
     # -- errors --------------------------------------------------------------------
 
-    def _fail(self, error: ProtocolError, *, send_error: bool = True) -> None:
-        """Abort; ERR_INFO fits 128 bytes (REQ-HS-019) and the attempt's keys are dropped.
-
-        REQ-HS-022: a failed handshake keeps no ephemeral secret or derived key.
-        """
-        super()._fail(shorten(error), send_error=send_error)
+    def _drop_keys(self) -> None:
         self._session = None
-
-    def _on_error_message(self, error: ErrorMessage) -> None:
-        """The peer's error ends the attempt: abort, drop its keys, send nothing (REQ-HS-022)."""
-        super()._on_error_message(error)
-        self._session = None
-
-    def _check_ead(self, items: tuple[EadItem, ...], what: str) -> tuple[EadItem, ...]:
-        return check_ead(items, self.config.supported_ead_labels)
 
     def _check_c_r(self, s: _Session, c_r: bytes) -> None:
         """C_R becomes our OSCORE Sender ID: distinct from C_I and short enough (§5.3)."""

@@ -18,6 +18,8 @@ from pqiot.reference import cbor
 from pqiot.reference.cose import HEADER_KCCS
 from pqiot.reference.credentials import Credential, parse_ccs
 from pqiot.reference.edhoc.config import HandshakeConfig
+from pqiot.reference.edhoc.ead import check_ead
+from pqiot.reference.edhoc.errors import shorten
 from pqiot.reference.edhoc.events import (
     ErrorReceived,
     Event,
@@ -172,7 +174,12 @@ class Handshake:
         for name, value in values.items():
             trace[name] = bytes(value)
 
+    def _drop_keys(self) -> None:
+        """Forget the attempt's ephemeral secrets and derived keys (REQ-HS-034/035)."""
+
     def _fail(self, error: ProtocolError, *, send_error: bool = True) -> None:
+        """Abort; ERR_INFO fits 128 bytes (REQ-HS-019) and the attempt's keys are dropped."""
+        error = shorten(error)
         if send_error:
             if error.alert is Alert.UNKNOWN_CREDENTIAL:
                 message = encode_error_message(ERR_CODE_UNKNOWN_CREDENTIAL, True)
@@ -186,6 +193,7 @@ class Handshake:
             self._send(message)
         self._emit(HandshakeFailed(error.alert, error.detail, error.requirement))
         self._goto(State.FAILED)
+        self._drop_keys()
 
     def _decode_peer_error(self, data: bytes) -> ErrorMessage | None:
         """Parse a received error message; a malformed one aborts without a reply.
@@ -209,24 +217,12 @@ class Handshake:
             )
         )
         self._goto(State.FAILED)
+        self._drop_keys()  # REQ-HS-022: abort and discard every key of the attempt
 
     def _check_ead(self, items: tuple[EadItem, ...], what: str) -> tuple[EadItem, ...]:
-        """Keep supported items, ignore unknown non-critical ones, abort on unknown critical ones.
-
-        RFC 9528 §3.8.
-        """
-        supported = self.config.supported_ead_labels
-        kept: list[EadItem] = []
-        for item in items:
-            if abs(item.label) in supported:
-                kept.append(item)
-            elif item.critical:
-                raise ProtocolError(
-                    Alert.UNSPECIFIED_ERROR,
-                    f"unsupported critical {what} item {item.label}",
-                    "RFC 9528 §3.8",
-                )
-        return tuple(kept)
+        """Keep supported items, ignore unknown non-critical ones, abort on unknown critical
+        ones with the one ERR_INFO text REQ-HS-020 prescribes (RFC 9528 §3.8)."""
+        return check_ead(items, self.config.supported_ead_labels)
 
     def _peer_credential(self, id_cred: IdCred) -> tuple[Credential, bool]:
         """Resolve ID_CRED_x; a by-value CCS is parsed first and handed to the resolver."""

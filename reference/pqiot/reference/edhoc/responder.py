@@ -44,6 +44,7 @@ from pqiot.reference.edhoc.messages import (
 from pqiot.reference.edhoc.psk import PskEntry
 from pqiot.reference.edhoc.wire import EadItem, encode_ead
 from pqiot.reference.errors import Alert, DecodeError, InvalidTag, ProtocolError
+from pqiot.reference.oscore.context import max_id_length
 from pqiot.reference.suites import METHOD_PSK, METHOD_SIGNATURE, METHOD_STATIC_DH, CipherSuite
 
 __all__ = ["Responder"]
@@ -114,15 +115,23 @@ class Responder(Handshake):
                 "D3",
             )
         require_length(message_1.g_x, g_x_length(suite), "G_X")
-        ead_1 = self._check_ead(message_1.ead_1, "EAD_1")
+        longest = max_id_length(suite.application_aead())
+        if len(message_1.c_i) > longest:
+            raise DecodeError(
+                f"C_I is {len(message_1.c_i)} bytes, suite {suite.id} allows at most {longest}",
+                "REQ-HS-003",
+            )
         ks = KeySchedule(suite.hash())
         # C_R must differ from C_I: they become the two OSCORE Sender IDs (RFC 9528 §3.3.3).
         c_r = config.connection_id
         if c_r is None or c_r == message_1.c_i:
             c_r = draw_connection_id(config.rng, message_1.c_i)
+        # REQ-HS-004 step 6 before step 7: G_X's validity (the ML-KEM modulus check inside
+        # the key share) is checked before EAD_1 is looked at.
+        share = responder_key_share(suite, message_1.g_x, config.rng)
+        ead_1 = self._check_ead(message_1.ead_1, "EAD_1")
         s = _Session(suite, ks, message_1.c_i, c_r, ead=ead_1)
         self._session = s
-        share = responder_key_share(suite, message_1.g_x, config.rng)
         s.dh_secret = share.dh_secret
         th_2 = ks.th_2(share.g_y, data)
         prk_2e = ks.prk_2e(th_2, share.g_xy)
@@ -357,6 +366,9 @@ class Responder(Handshake):
             )
         self._emit(event)
         self._goto(State.COMPLETED)
+        self._session = None
+
+    def _drop_keys(self) -> None:
         self._session = None
 
     def _on_error(self, data: bytes) -> None:
