@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,8 @@ def test_unusable_target_says_so_and_writes_no_figures(
     source = Path(__file__).resolve().parents[2] / "targets" / "host-fw.toml"
     text = source.read_text().replace("build/firmware/host/pqiot-fw", "build/nowhere/pqiot-fw")
     (folder / "host-fw.toml").write_text(text)
+    # The description names its vendor declarations relative to itself.
+    shutil.copytree(source.parent / "declarations", folder / "declarations")
     monkeypatch.setenv("PQIOT_TARGETS", str(folder))
     code = main(["bench", "--target", "host-fw", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err

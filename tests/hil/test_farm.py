@@ -35,6 +35,8 @@ def farm_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "targets"
     folder.mkdir()
     shutil.copy(targets_dir() / "host-fw.toml", folder / "host-fw.toml")
+    # host-fw.toml names its vendor declarations by a path relative to itself.
+    shutil.copytree(targets_dir() / "declarations", folder / "declarations")
     (folder / "broken.toml").write_text(BROKEN, encoding="utf-8")
     monkeypatch.setenv("PQIOT_TARGETS", str(folder))
     return tmp_path
