@@ -29,6 +29,7 @@ from pqiot.reference.session import KIND_HANDSHAKE, KIND_RECORD, Session
 from pqiot.reference.software_provider import SoftwareSecurityProvider
 
 MIN_DEVICE_RAM = 64 * 1024
+RECOMMENDED_DEVICE_RAM = 128 * 1024
 
 
 def _byte_list(value: CborValue) -> list[bytes]:
@@ -145,10 +146,17 @@ def main(argv: list[str]) -> int:
             print(f"  {r['step']!s:<28} {millions:8.3f}M  stack {r['stack']}")
         if is_elf:
             need = _int(report["static_ram"]) + peak
-            print(
-                f"  static RAM {report['static_ram']:,} + peak stack {peak:,} = {need:,} B "
-                f"({'fits' if need <= MIN_DEVICE_RAM else 'exceeds'} the 64 KB minimum device)"
+            report[f"{role}_ram_needed"] = need
+            verdict = (
+                "fits the 64 KB minimum device"
+                if need <= MIN_DEVICE_RAM
+                else f"fits the 128 KB recommended device with {RECOMMENDED_DEVICE_RAM - need:,} B "
+                "to spare"
+                if need <= RECOMMENDED_DEVICE_RAM
+                else "exceeds the 128 KB recommended device"
             )
+            total_ram = f"static RAM {report['static_ram']:,} + peak stack {peak:,} = {need:,} B"
+            print(f"  {total_ram} ({verdict})")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -67,16 +67,24 @@ def component(path: str) -> str:
     return "other"
 
 
+#: Input sections that hold NVM contents (flash on a board): the KeyStore of creds.c.
+KEYSTORE_SECTION = ".rodata_keystore"
+
+
+def _component_of(section: str, path: str) -> str:
+    return "keystore" if section == KEYSTORE_SECTION else component(path)
+
+
 def _contributions(body: str) -> list[tuple[str, int, int, str]]:
     """(kind, address, size, component) of every input section and fill in the memory map."""
     entries: list[tuple[str, int, int, str]] = []
     kind: str | None = None
-    pending_name = False
+    pending_name = ""
     for line in body.splitlines():
         out = _OUTPUT.match(line)
         if out:
             kind = OUTPUT_KIND.get(out.group(1))
-            pending_name = False
+            pending_name = ""
             continue
         if kind is None:
             continue
@@ -86,14 +94,13 @@ def _contributions(body: str) -> list[tuple[str, int, int, str]]:
         if fill:
             entries.append((kind, int(fill.group(1), 16), int(fill.group(2), 16), "padding"))
         elif full and not full.group(4).startswith("0x"):
-            entries.append(
-                (kind, int(full.group(2), 16), int(full.group(3), 16), component(full.group(4)))
-            )
+            owner = _component_of(full.group(1), full.group(4))
+            entries.append((kind, int(full.group(2), 16), int(full.group(3), 16), owner))
         elif rest and not rest.group(3).startswith("0x"):
-            entries.append(
-                (kind, int(rest.group(1), 16), int(rest.group(2), 16), component(rest.group(3)))
-            )
-        pending_name = bool(_INPUT_NAME.match(line))
+            owner = _component_of(pending_name, rest.group(3))
+            entries.append((kind, int(rest.group(1), 16), int(rest.group(2), 16), owner))
+        name = _INPUT_NAME.match(line)
+        pending_name = name.group(1) if name else ""
     return entries
 
 

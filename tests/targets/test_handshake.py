@@ -140,7 +140,8 @@ def test_tampered_message_3_is_decrypt_failed_with_an_error_message(credentials:
     assert response.status == Status.PROTOCOL_ALERT
     assert response.result["alert"] == "decrypt_failed" and response.result["state"] == "FAILED"
     assert response.result["out"] == [bytes.fromhex("01") + b"\x6e" + b"decrypt_failed"]
-    assert client.session_deliver(session, message_3).status == Status.INVALID_STATE
+    # A FAILED session drops every input (§5.11) without a reply; it is not resurrected.
+    assert client.session_deliver(session, message_3).ok() == {"out": [], "state": "FAILED"}
     assert client.export(session, 0, 32).status == Status.INVALID_STATE  # REQ-TAP-015
     credentials.assert_alive()
 

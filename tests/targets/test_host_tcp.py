@@ -40,7 +40,7 @@ def client(tcp_port: int) -> Iterator[TapClient]:
 
 
 def test_identify_and_echo_over_tcp(client: TapClient) -> None:
-    assert client.identify()["max_tap_request"] == 12288
+    assert client.identify()["max_tap_request"] == 12544
     assert client.call(Command.ECHO, ECHO).ok() == ECHO
 
 

@@ -28,10 +28,12 @@ EXPECTED_COMMANDS = {
     84,
     85,
     86,
+    87,
     88,
     89,
     91,
     96,
+    97,
 }
 
 
@@ -45,6 +47,7 @@ def test_identify_returns_the_conformance_statement(agent: Agent) -> None:
     )
     assert ident["max_tap_request"] >= 8192
     assert ident["serial_mtu"] == 256
+    assert ident["bindings"] == ["serial"]  # these targets run the serial framing (channel 0)
     measure = ident["measure"]
     assert isinstance(measure, dict)
     if agent.is_qemu:

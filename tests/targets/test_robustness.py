@@ -60,7 +60,7 @@ def test_malformed_arguments_get_status_2_with_the_request_id(agent: Agent, payl
     agent.assert_alive()
 
 
-@pytest.mark.parametrize("command", [3, 15, 47, 95, 97, 255, 2**32, 2**64 - 1])
+@pytest.mark.parametrize("command", [3, 15, 47, 95, 98, 255, 2**32, 2**64 - 1])
 def test_unknown_commands_get_status_1(agent: Agent, command: int) -> None:
     """REQ-TAP-004."""
     response = agent.client.call(command, {"data": b"x"})

@@ -2,7 +2,53 @@
 
 #include <string.h>
 
-#define CBOR_MAX_DEPTH 8
+/* REQ-ENC-008: the outermost item is level 0; nothing deeper than level 16, and at most
+ * 4096 data items (every head counts, map keys too) in one decode. */
+#define CBOR_MAX_LEVEL 16
+#define CBOR_MAX_ITEMS 4096u
+
+/* REQ-ENC-006: well-formed UTF-8 (RFC 3629): shortest forms only, no surrogates, at most
+ * U+10FFFF. */
+static int valid_utf8(const uint8_t *p, size_t len)
+{
+    size_t i = 0, extra, k;
+    uint32_t cp, min;
+
+    while (i < len) {
+        uint8_t b = p[i++];
+        if (b < 0x80) {
+            continue;
+        }
+        if (b >= 0xC2 && b <= 0xDF) {
+            extra = 1;
+            cp = b & 0x1Fu;
+            min = 0x80;
+        } else if (b >= 0xE0 && b <= 0xEF) {
+            extra = 2;
+            cp = b & 0x0Fu;
+            min = 0x800;
+        } else if (b >= 0xF0 && b <= 0xF4) {
+            extra = 3;
+            cp = b & 0x07u;
+            min = 0x10000;
+        } else {
+            return 0; /* continuation byte, C0/C1 (overlong) or F5..FF */
+        }
+        if (len - i < extra) {
+            return 0;
+        }
+        for (k = 0; k < extra; k++) {
+            if ((p[i] & 0xC0) != 0x80) {
+                return 0;
+            }
+            cp = (cp << 6) | (p[i++] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu)) {
+            return 0;
+        }
+    }
+    return 1;
+}
 
 int cbor_read_head(cbor_reader *r, int *major, uint64_t *value)
 {
@@ -46,16 +92,32 @@ int cbor_read_head(cbor_reader *r, int *major, uint64_t *value)
     if ((*major == CBOR_BSTR || *major == CBOR_TSTR) && *value > r->len - r->pos) {
         return -1;
     }
+    if (*major == CBOR_TSTR && !valid_utf8(r->data + r->pos, (size_t)*value)) {
+        return -1;
+    }
     return 0;
 }
 
-static int skip_item(cbor_reader *r, int depth)
+/* Bytewise lexicographic order of two encoded keys (RFC 8949 §4.2.1): <0, 0 or >0. */
+static int key_order(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+    size_t n = a_len < b_len ? a_len : b_len;
+    int c = memcmp(a, b, n);
+    if (c != 0) {
+        return c;
+    }
+    return a_len < b_len ? -1 : (a_len > b_len ? 1 : 0);
+}
+
+static int skip_item(cbor_reader *r, int level, size_t *items)
 {
     int major;
     uint64_t value;
     uint64_t i;
+    size_t key_start, prev_start = 0, prev_len = 0;
 
-    if (depth > CBOR_MAX_DEPTH || cbor_read_head(r, &major, &value) != 0) {
+    if (level > CBOR_MAX_LEVEL || ++*items > CBOR_MAX_ITEMS ||
+        cbor_read_head(r, &major, &value) != 0) {
         return -1;
     }
     switch (major) {
@@ -64,13 +126,34 @@ static int skip_item(cbor_reader *r, int depth)
         r->pos += (size_t)value;
         return 0;
     case CBOR_ARRAY:
-    case CBOR_MAP:
         /* Each item takes at least one byte: reject counts the input cannot hold. */
         if (value > r->len - r->pos) {
             return -1;
         }
-        for (i = 0; i < (major == CBOR_MAP ? 2 * value : value); i++) {
-            if (skip_item(r, depth + 1) != 0) {
+        for (i = 0; i < value; i++) {
+            if (skip_item(r, level + 1, items) != 0) {
+                return -1;
+            }
+        }
+        return 0;
+    case CBOR_MAP:
+        if (value > r->len - r->pos) {
+            return -1;
+        }
+        for (i = 0; i < value; i++) {
+            /* REQ-ENC-005: int or text keys, strictly increasing (so no repeats). */
+            key_start = r->pos;
+            if (r->pos >= r->len || (r->data[r->pos] >> 5) > CBOR_TSTR ||
+                (r->data[r->pos] >> 5) == CBOR_BSTR || skip_item(r, level + 1, items) != 0) {
+                return -1;
+            }
+            if (i > 0 && key_order(r->data + prev_start, prev_len, r->data + key_start,
+                                   r->pos - key_start) >= 0) {
+                return -1;
+            }
+            prev_start = key_start;
+            prev_len = r->pos - key_start;
+            if (skip_item(r, level + 1, items) != 0) {
                 return -1;
             }
         }
@@ -82,7 +165,28 @@ static int skip_item(cbor_reader *r, int depth)
 
 int cbor_skip(cbor_reader *r)
 {
-    return skip_item(r, 0);
+    size_t items = 0;
+    return skip_item(r, 0, &items);
+}
+
+int cbor_check_sequence(const uint8_t *data, size_t len, size_t *count)
+{
+    cbor_reader r;
+    size_t items = 0, n = 0;
+
+    r.data = data;
+    r.len = len;
+    r.pos = 0;
+    while (r.pos < r.len) {
+        if (skip_item(&r, 0, &items) != 0) {
+            return -1;
+        }
+        n++;
+    }
+    if (count != NULL) {
+        *count = n;
+    }
+    return 0;
 }
 
 static void put_raw(cbor_writer *w, const uint8_t *data, size_t len)

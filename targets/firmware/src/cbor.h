@@ -17,10 +17,17 @@ typedef struct {
     size_t pos;
 } cbor_reader;
 
-/* Read one head; returns 0, or -1 on truncation or a form outside the subset. */
+/* Read one head; returns 0, or -1 on truncation or a form outside the subset (a text
+ * string's bytes must also be valid UTF-8, REQ-ENC-006). */
 int cbor_read_head(cbor_reader *r, int *major, uint64_t *value);
-/* Skip one complete data item (depth-limited); returns 0 or -1. */
+/* Skip one complete data item, checking it as a decode of its own: at most 16 levels below
+ * it and 4096 items (REQ-ENC-008), map keys int or text in deterministic order without
+ * repeats (REQ-ENC-005). Returns 0 or -1. */
 int cbor_skip(cbor_reader *r);
+/* Check a whole CBOR sequence (a handshake message, a TAP request) as one decode: every item
+ * is level 0 and the 4096-item bound covers them together. Returns 0 and, if count is not
+ * NULL, the number of top-level items; -1 if anything is malformed. */
+int cbor_check_sequence(const uint8_t *data, size_t len, size_t *count);
 
 typedef struct {
     uint8_t *buf;

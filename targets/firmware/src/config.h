@@ -5,9 +5,14 @@
 /* Serial fragment payload (REQ-SER-002: 128..1024, default 256). */
 #define SERIAL_MTU 256u
 /* Largest TAP request accepted (REQ-TAP-006: >= 8192 and >= the largest request the
- * declared commands need: ML-DSA-65 SIG_VERIFY with a 4096-byte msg is ~9.4 KB).
+ * declared commands need: HKDF with salt, ikm and info at their 4096-byte limit (REQ-TAP-007)
+ * is 12,328 bytes + a request_id of up to 9; ML-DSA-65 SIG_VERIFY with a 4096-byte msg ~9.6 KB).
  * A multiple of the MTU, because the serial receiver checks frag_count x MTU (REQ-SER-005). */
-#define TAP_MAX_REQUEST (48u * SERIAL_MTU)
+#define TAP_MAX_REQUEST (49u * SERIAL_MTU)
+/* Largest channel-0 message reassembled (kind byte + the largest handshake message accepted,
+ * 5120 bytes, or a record of 4 KB plaintext); a multiple of the MTU like TAP_MAX_REQUEST. Larger
+ * messages are discarded at their first fragment as message_too_large (REQ-SER-005). */
+#define SERIAL_MAX_PROTOCOL (21u * SERIAL_MTU)
 /* Largest TAP response (ML-DSA-65 SIG_KEYGEN, pk + sk = 5984 bytes, is the biggest). */
 #define TAP_MAX_RESPONSE 8192u
 /* Per-argument limit of the primitive commands (REQ-TAP-007). */
@@ -20,5 +25,17 @@
 #define TAP_MAX_ARGS 16u
 /* Partial serial messages older than this are discarded (REQ-SER-005 default). */
 #define SERIAL_REASSEMBLY_TIMEOUT_MS 2000u
+
+/* REQ-HS-037: the state timer of WAIT_M2 / WAIT_M3 (default 30 s, configurable 1..300 s). */
+#ifndef HS_STATE_TIMER_MS
+#define HS_STATE_TIMER_MS 30000u
+#endif
+/* REQ-KU-006: the key-update timeout (default 10 s, configurable 1..300 s). */
+#ifndef KEY_UPDATE_TIMEOUT_MS
+#define KEY_UPDATE_TIMEOUT_MS 10000u
+#endif
+typedef char hs_state_timer_in_range[(HS_STATE_TIMER_MS >= 1000u && HS_STATE_TIMER_MS <= 300000u) ? 1 : -1];
+typedef char key_update_timeout_in_range[
+    (KEY_UPDATE_TIMEOUT_MS >= 1000u && KEY_UPDATE_TIMEOUT_MS <= 300000u) ? 1 : -1];
 
 #endif

@@ -16,7 +16,8 @@
 #define CRED_MAX_KID 16u
 /* CCS = key + kid + subject + a few dozen bytes of CBOR structure. */
 #define CRED_MAX_CCS (CRED_MAX_PUBLIC_KEY + CRED_MAX_KID + 96u)
-#define CRED_MAX_PEERS 2u
+/* REQ-KS-007: at least 8 peer credentials besides the own one. */
+#define CRED_MAX_PEERS 8u
 
 typedef struct {
     int loaded;
@@ -26,10 +27,26 @@ typedef struct {
     size_t kid_len;
     int64_t alg;
     size_t pub_pos, pub_len; /* the public key inside ccs */
+    int has_sub;
+    size_t sub_pos, sub_len; /* the `sub` claim's text inside ccs (REQ-CRED-007) */
 } credential;
 
 /* Parse a CCS into `out` (copied). Returns 0, -1 if malformed / unsupported, -2 if too large. */
 int cred_parse(const uint8_t *ccs, size_t len, credential *out);
+
+/* What a CCS received by value says, read in place (nothing copied). */
+typedef struct {
+    const uint8_t *kid;
+    size_t kid_len;
+    int64_t alg;
+    size_t pub_len;
+    int has_sub;
+} cred_view;
+
+/* 0, or -1 when ccs is not a CCS with a cnf COSE_Key (AKP, kid, alg, pub). */
+int cred_view_of(const uint8_t *ccs, size_t len, cred_view *view);
+/* True when both credentials carry the same `sub` (both without one counts as the same). */
+int cred_same_subject(const credential *a, const credential *b);
 
 /* The own credential and its secret key; the peer allow-list. */
 credential *cred_own(void);
@@ -37,8 +54,9 @@ uint8_t *cred_own_secret(void);
 size_t *cred_own_secret_len(void);
 /* A free peer slot, or NULL when full. */
 credential *cred_free_peer_slot(void);
-/* Forget every other peer with the kid of `kept`. */
-void cred_drop_other_peers(const credential *kept);
+/* Another loaded peer with the kid of `c`, or NULL (REQ-KS-004: a stored kid is never
+ * re-pinned to different bytes). */
+const credential *cred_find_other_peer(const credential *c);
 /* The peer with this kid, or NULL. */
 const credential *cred_find_peer(const uint8_t *kid, size_t kid_len);
 /* Forget everything (RESET "all"). */

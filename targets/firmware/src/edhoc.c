@@ -23,6 +23,8 @@ static const edhoc_suite SUITES[] = {
 /* Room for a received or built PLAINTEXT_2 / PLAINTEXT_3: ML-DSA-44 signature, C_R, kid and
  * EAD padding. The same size serves as scratch for KEYSTREAM_2 and the COSE Sig_structure. */
 #define EDHOC_PLAINTEXT_MAX 4096u
+/* Context spans EDHOC_KDF takes: C_R, ID_CRED_x, TH_x, CRED_x, EAD_x. */
+#define EDHOC_KDF_MAX_CONTEXT 5u
 
 /* PLAINTEXT_2/3 in work buffer 0, KEYSTREAM_2 and the Sig_structure in work buffer 1. */
 #define plaintext (work_buffer(0))
@@ -43,6 +45,13 @@ const edhoc_suite *edhoc_find_suite(int64_t id)
         }
     }
     return NULL;
+}
+
+size_t edhoc_max_cid(const edhoc_suite *suite)
+{
+    const aead_params *aead = aead_find(suite->aead);
+    size_t limit = aead != NULL && aead->nonce_len > 6 ? aead->nonce_len - 6 : 0;
+    return limit < EDHOC_MAX_CID ? limit : EDHOC_MAX_CID;
 }
 
 const char *edhoc_alert_name(edhoc_alert alert)
@@ -73,6 +82,64 @@ const char *edhoc_state_name(edhoc_state state)
     case EDHOC_WAIT_M3: return "WAIT_M3";
     case EDHOC_DONE: return "DONE";
     default: return "FAILED";
+    }
+}
+
+/* --- the last message sent (REQ-HS-038, REQ-SER-007) ------------------------------------- */
+
+static uint8_t reply_buf[EDHOC_REPLY_CACHE];
+static size_t reply_len;
+static const edhoc_session *reply_owner;
+
+static void digest_message(const uint8_t *msg, size_t len, uint8_t out[32])
+{
+    hash_stream h;
+    hash_init(&h, HASH_SHA256);
+    hash_update(&h, msg, len);
+    hash_final(&h, out);
+}
+
+/* Remember what s just sent (out) and, if in != NULL, the message it accepted. */
+static void remember(edhoc_session *s, const uint8_t *in, size_t in_len, const edhoc_out *out)
+{
+    if (in != NULL) {
+        digest_message(in, in_len, s->last_in_hash);
+        s->last_in_len = in_len;
+        s->has_last_in = 1;
+    }
+    if (out->len <= sizeof(reply_buf)) {
+        memcpy(reply_buf, out->buf, out->len);
+        reply_len = out->len;
+        reply_owner = s;
+    } else if (reply_owner == s) {
+        reply_owner = NULL;
+    }
+}
+
+int edhoc_is_retransmission(const edhoc_session *s, const uint8_t *msg, size_t len)
+{
+    uint8_t digest[32];
+    if (!s->has_last_in || len != s->last_in_len || s->state == EDHOC_FAILED) {
+        return 0;
+    }
+    digest_message(msg, len, digest);
+    return memcmp(digest, s->last_in_hash, sizeof(digest)) == 0;
+}
+
+const uint8_t *edhoc_last_sent(const edhoc_session *s, size_t *len)
+{
+    if (reply_owner != s) {
+        return NULL;
+    }
+    *len = reply_len;
+    return reply_buf;
+}
+
+void edhoc_release(const edhoc_session *s)
+{
+    if (reply_owner == s) {
+        reply_owner = NULL;
+        reply_len = 0;
     }
 }
 
@@ -175,9 +242,13 @@ static int read_int(cbor_reader *r, int64_t *value)
     return 0;
 }
 
+/* Detail of an unsupported critical EAD item; fail_ead() puts its label into ERR_INFO. */
+static const char EAD_CRITICAL[] = "unsupported critical EAD";
+
 /* EAD_x until the end: (int label, ? bstr value)*. A critical (negative) label is refused,
- * since v1 defines none (REQ-HS-020); the rest (padding) is ignored. */
-static edhoc_alert check_ead(cbor_reader *r, const char **detail)
+ * since v1 defines none (REQ-HS-020): detail EAD_CRITICAL and its label in *critical; the
+ * rest (padding) is ignored. */
+static edhoc_alert check_ead(cbor_reader *r, const char **detail, int64_t *critical)
 {
     int64_t label;
     const uint8_t *value;
@@ -193,22 +264,34 @@ static edhoc_alert check_ead(cbor_reader *r, const char **detail)
             return ALERT_DECODE_ERROR;
         }
         if (label < 0) {
-            *detail = "unsupported critical EAD";
+            *detail = EAD_CRITICAL;
+            *critical = label;
             return ALERT_UNSPECIFIED;
         }
     }
     return ALERT_NONE;
 }
 
-/* ID_CRED_x (compact or map) to a kid; by-value credentials need TOFU, off here. */
-static edhoc_alert read_id_cred(cbor_reader *r, const uint8_t **kid, size_t *kid_len,
-                                const char **detail)
+/* A received ID_CRED_x: the kid it names and, for a credential by value ({14: CCS}), the
+ * CCS and the raw header map (which then enters MAC_x and the Sig_structure as sent). */
+typedef struct {
+    const uint8_t *kid;
+    size_t kid_len;
+    const uint8_t *ccs; /* NULL unless by value */
+    size_t ccs_len;
+    const uint8_t *map;
+    size_t map_len;
+} id_cred_in;
+
+static edhoc_alert read_id_cred(cbor_reader *r, id_cred_in *idc, const char **detail)
 {
     int major;
     uint64_t count, i;
     int64_t label;
+    size_t start = r->pos, value_start;
     int found = 0;
 
+    memset(idc, 0, sizeof(*idc));
     if (r->pos < r->len && (r->data[r->pos] >> 5) == CBOR_MAP) {
         if (cbor_read_head(r, &major, &count) != 0 || count == 0) {
             *detail = "ID_CRED map is malformed";
@@ -219,27 +302,55 @@ static edhoc_alert read_id_cred(cbor_reader *r, const uint8_t **kid, size_t *kid
                 *detail = "ID_CRED labels must be ints";
                 return ALERT_DECODE_ERROR;
             }
+            value_start = r->pos;
             if (label == (int64_t)HEADER_KID) {
-                if (read_bstr(r, kid, kid_len) != 0) {
+                if (read_bstr(r, &idc->kid, &idc->kid_len) != 0) {
                     *detail = "kid must be a byte string";
                     return ALERT_DECODE_ERROR;
                 }
                 found = 1;
             } else if (label == (int64_t)HEADER_KCCS) {
-                *detail = "credential by value needs TOFU";
-                return ALERT_TOFU_DISABLED;
+                if (r->pos >= r->len || (r->data[r->pos] >> 5) != CBOR_MAP || cbor_skip(r) != 0) {
+                    *detail = "kccs must hold a CCS map";
+                    return ALERT_DECODE_ERROR;
+                }
+                idc->ccs = r->data + value_start;
+                idc->ccs_len = r->pos - value_start;
             } else if (cbor_skip(r) != 0) {
                 *detail = "ID_CRED map is malformed";
                 return ALERT_DECODE_ERROR;
             }
         }
+        if (idc->ccs != NULL) {
+            cred_view view;
+            mldsa_sizes sz;
+            size_t falcon_pk, falcon_sig;
+            if (cred_view_of(idc->ccs, idc->ccs_len, &view) != 0 || !view.has_sub) {
+                *detail = "credential by value is not a CCS with sub and an AKP key (REQ-CRED-001)";
+                return ALERT_DECODE_ERROR;
+            }
+            if ((prim_mldsa_sizes(view.alg, &sz) == 0 && view.pub_len != sz.pk) ||
+                (prim_falcon_sizes(view.alg, &falcon_pk, &falcon_sig) == 0 &&
+                 view.pub_len != falcon_pk)) {
+                *detail = "pub length does not match alg (REQ-CRED-003)";
+                return ALERT_DECODE_ERROR;
+            }
+            idc->kid = view.kid;
+            idc->kid_len = view.kid_len;
+            idc->map = r->data + start;
+            idc->map_len = r->pos - start;
+            return ALERT_NONE;
+        }
         if (!found) {
             *detail = "ID_CRED names no kid";
             return ALERT_UNKNOWN_CREDENTIAL;
         }
+        /* REQ-ENC-012: a received map enters MAC_x and the Sig_structure as sent. */
+        idc->map = r->data + start;
+        idc->map_len = r->pos - start;
         return ALERT_NONE;
     }
-    if (read_compact(r, kid, kid_len) != 0) {
+    if (read_compact(r, &idc->kid, &idc->kid_len) != 0) {
         *detail = "ID_CRED is malformed";
         return ALERT_DECODE_ERROR;
     }
@@ -252,7 +363,7 @@ void edhoc_kdf(int64_t hash, const uint8_t *prk, int64_t label, const span *cont
                size_t context_count, uint8_t *out, size_t len)
 {
     uint8_t pre[20], post[9];
-    span info[6];
+    span info[EDHOC_KDF_MAX_CONTEXT + 2];
     size_t i, total = 0, n = 0;
 
     for (i = 0; i < context_count; i++) {
@@ -261,7 +372,7 @@ void edhoc_kdf(int64_t hash, const uint8_t *prk, int64_t label, const span *cont
     info[0].data = pre;
     info[0].len = put_int(pre, label);
     info[0].len += head(pre + info[0].len, CBOR_BSTR, total);
-    for (i = 0; i < context_count && i < 4; i++) {
+    for (i = 0; i < context_count && i < EDHOC_KDF_MAX_CONTEXT; i++) {
         info[1 + i] = context[i];
         n++;
     }
@@ -309,42 +420,57 @@ static void transcript_next(edhoc_session *s, const uint8_t *pt, size_t pt_len,
 }
 
 /* MAC_x = EDHOC_KDF(PRK, label, context_x, hash_length), context_x =
- * << ? C_R, ID_CRED_x, TH_x, CRED_x, ? EAD_x >> (RFC 9528 §5.3.2, §5.4.2). */
+ * << ? C_R, ID_CRED_x, TH_x, CRED_x, ? EAD_x >> (RFC 9528 §5.3.2, §5.4.2). ID_CRED_x is
+ * {4: kid}, or idc_raw (a received by-value map) when given. */
 static void compute_mac(const edhoc_session *s, int64_t label, const uint8_t *c_r, size_t c_r_len,
-                        const uint8_t *kid, size_t kid_len, const credential *cred,
-                        const uint8_t *ead, size_t ead_len, uint8_t *mac)
+                        const uint8_t *kid, size_t kid_len, const uint8_t *idc_raw,
+                        size_t idc_raw_len, const credential *cred, const uint8_t *ead,
+                        size_t ead_len, uint8_t *mac)
 {
-    uint8_t prefix[EDHOC_MAX_CID + 4 + CRED_MAX_KID + 6 + 2 + HASH_MAX_LEN];
-    size_t hl = hash_length(s->suite->hash), n = 0;
-    span ctx[3];
+    uint8_t prefix[EDHOC_MAX_CID + 4 + CRED_MAX_KID + 6], th[2 + HASH_MAX_LEN];
+    size_t hl = hash_length(s->suite->hash), n = 0, m;
+    span ctx[5];
 
     if (c_r != NULL) {
         n += put_compact(prefix, c_r, c_r_len);
     }
-    n += put_id_cred_map(prefix + n, kid, kid_len);
-    n += head(prefix + n, CBOR_BSTR, hl);
-    memcpy(prefix + n, s->th, hl);
-    n += hl;
     ctx[0].data = prefix;
-    ctx[0].len = n;
-    ctx[1].data = cred->ccs;
-    ctx[1].len = cred->ccs_len;
-    ctx[2].data = ead;
-    ctx[2].len = ead_len;
-    edhoc_kdf(s->suite->hash, s->prk, label, ctx, 3, mac, hl);
+    if (idc_raw != NULL) {
+        ctx[0].len = n;
+        ctx[1].data = idc_raw;
+        ctx[1].len = idc_raw_len;
+    } else {
+        n += put_id_cred_map(prefix + n, kid, kid_len);
+        ctx[0].len = n;
+        ctx[1].data = prefix + n;
+        ctx[1].len = 0;
+    }
+    m = head(th, CBOR_BSTR, hl);
+    memcpy(th + m, s->th, hl);
+    ctx[2].data = th;
+    ctx[2].len = m + hl;
+    ctx[3].data = cred->ccs;
+    ctx[3].len = cred->ccs_len;
+    ctx[4].data = ead;
+    ctx[4].len = ead_len;
+    edhoc_kdf(s->suite->hash, s->prk, label, ctx, 5, mac, hl);
 }
 
 /* Sig_structure ["Signature1", << ID_CRED_x >>, << TH_x, CRED_x, ? EAD_x >>, MAC_x] in
- * scratch; returns its length, or 0 if it does not fit. */
+ * scratch (ID_CRED_x as in compute_mac); returns its length, or 0 if it does not fit. */
 static size_t sig_structure(const edhoc_session *s, const uint8_t *kid, size_t kid_len,
-                            const credential *cred, const uint8_t *ead, size_t ead_len,
-                            const uint8_t *mac)
+                            const uint8_t *idc_raw, size_t idc_raw_len, const credential *cred,
+                            const uint8_t *ead, size_t ead_len, const uint8_t *mac)
 {
     static const uint8_t prefix[] = {0x84, 0x6a, 'S', 'i', 'g', 'n', 'a', 't', 'u', 'r', 'e', '1'};
-    uint8_t idc[4 + CRED_MAX_KID + 6];
-    size_t hl = hash_length(s->suite->hash), idc_len, aad_len, n;
+    uint8_t idc_map[4 + CRED_MAX_KID + 6];
+    const uint8_t *idc = idc_raw;
+    size_t hl = hash_length(s->suite->hash), idc_len = idc_raw_len, aad_len, n;
 
-    idc_len = put_id_cred_map(idc, kid, kid_len);
+    if (idc == NULL) {
+        idc_len = put_id_cred_map(idc_map, kid, kid_len);
+        idc = idc_map;
+    }
     aad_len = 2 + hl + cred->ccs_len + ead_len;
     if (sizeof(prefix) + 9 + idc_len + 9 + aad_len + 9 + hl > EDHOC_PLAINTEXT_MAX) {
         return 0;
@@ -391,6 +517,43 @@ static void finish(edhoc_session *s)
 
 /* --- errors ------------------------------------------------------------------------------ */
 
+/* Discard everything the session derived (REQ-HS-034) and end it in FAILED. */
+static int abort_session(edhoc_session *s)
+{
+    memset(s->dk, 0, sizeof(s->dk));
+    memset(s->prk, 0, sizeof(s->prk));
+    memset(s->prk_out, 0, sizeof(s->prk_out));
+    memset(s->prk_exporter, 0, sizeof(s->prk_exporter));
+    s->state = EDHOC_FAILED;
+    return -1;
+}
+
+/* REQ-HS-020: ERR_CODE 1 with ERR_INFO "unspecified_error: unsupported critical EAD <label>". */
+static int fail_ead(edhoc_session *s, edhoc_out *out, int64_t label)
+{
+    static const char prefix[] = "unspecified_error: unsupported critical EAD -";
+    uint8_t digits[20];
+    uint64_t v = label < 0 ? (uint64_t)(-(label + 1)) + 1u : (uint64_t)label;
+    size_t nd = 0, n = 0, len, i;
+
+    do {
+        digits[nd++] = (uint8_t)('0' + (int)(v % 10u));
+        v /= 10u;
+    } while (v != 0);
+    len = sizeof(prefix) - 1 - (label < 0 ? 0 : 1) + nd;
+    out->alert = ALERT_UNSPECIFIED;
+    out->detail = EAD_CRITICAL;
+    out->buf[n++] = ERR_CODE_ONE;
+    n += head(out->buf + n, CBOR_TSTR, len);
+    memcpy(out->buf + n, prefix, len - nd);
+    n += len - nd;
+    for (i = 0; i < nd; i++) {
+        out->buf[n++] = digits[nd - 1 - i];
+    }
+    out->len = n;
+    return abort_session(s);
+}
+
 static int fail_with(edhoc_session *s, edhoc_out *out, edhoc_alert alert, const char *detail,
                      int send_error)
 {
@@ -412,12 +575,17 @@ static int fail_with(edhoc_session *s, edhoc_out *out, edhoc_alert alert, const 
         }
         out->len = n;
     }
-    memset(s->dk, 0, sizeof(s->dk));
-    memset(s->prk, 0, sizeof(s->prk));
-    memset(s->prk_out, 0, sizeof(s->prk_out));
-    memset(s->prk_exporter, 0, sizeof(s->prk_exporter));
-    s->state = EDHOC_FAILED;
-    return -1;
+    return abort_session(s);
+}
+
+/* The end of a message check: the EAD failure with its exact ERR_INFO, else fail_with. */
+static int fail_check(edhoc_session *s, edhoc_out *out, edhoc_alert alert, const char *detail,
+                      int64_t critical)
+{
+    if (detail == EAD_CRITICAL) {
+        return fail_ead(s, out, critical);
+    }
+    return fail_with(s, out, alert, detail, 1);
 }
 
 /* --- initiator ------------------------------------------------------------------------------ */
@@ -436,6 +604,9 @@ int edhoc_initiator_start(edhoc_session *s, const uint8_t kem_seed[64], edhoc_ou
         sz.dk > sizeof(s->dk) || out->cap < 16 + sz.ek + EDHOC_MAX_CID) {
         return fail_with(s, out, ALERT_INTERNAL_ERROR, "suite not implemented", 0);
     }
+    if (s->own_cid_len > edhoc_max_cid(s->suite)) {
+        return fail_with(s, out, ALERT_INTERNAL_ERROR, "C_I too long for the suite (REQ-HS-003)", 0);
+    }
     memcpy(s->c_i, s->own_cid, s->own_cid_len);
     s->c_i_len = s->own_cid_len;
     out->buf[n++] = METHOD_SIGNATURE;
@@ -451,6 +622,8 @@ int edhoc_initiator_start(edhoc_session *s, const uint8_t kem_seed[64], edhoc_ou
     hash_update(&h, out->buf, n);
     hash_final(&h, s->h_message_1);
     s->state = EDHOC_WAIT_M2;
+    s->has_last_in = 0;
+    remember(s, NULL, 0, out); /* for the serial binding's retransmission (REQ-SER-007) */
     return 0;
 }
 
@@ -461,18 +634,32 @@ static int sign_into(edhoc_session *s, const uint8_t *payload, size_t payload_le
                            (const uint8_t *)"", 0, s->sig_rnd, sig, sig_len);
 }
 
-/* Resolve a kid against the allow-list and the configured expected peer (REQ-HS-010/011). */
-static edhoc_alert resolve_peer(edhoc_session *s, const uint8_t *kid, size_t kid_len,
-                                const char **detail)
+/* Resolve a received ID_CRED against the allow-list (spec §4.4.1) and the configured expected
+ * peer (REQ-HS-010/011), and refuse our own subject (REQ-CRED-007). */
+static edhoc_alert resolve_peer(edhoc_session *s, const id_cred_in *idc, const char **detail)
 {
-    const credential *peer = cred_find_peer(kid, kid_len);
+    const credential *peer = cred_find_peer(idc->kid, idc->kid_len);
+    if (idc->ccs != NULL) {
+        if (peer == NULL) {
+            *detail = "credential by value needs TOFU";
+            return ALERT_TOFU_DISABLED; /* REQ-KS-003 */
+        }
+        if (peer->ccs_len != idc->ccs_len || memcmp(peer->ccs, idc->ccs, idc->ccs_len) != 0) {
+            *detail = "credential by value reuses a stored kid with other bytes (REQ-KS-004)";
+            return ALERT_AUTHENTICATION_FAILED;
+        }
+    }
     if (peer == NULL) {
         *detail = "kid not in the allow-list";
         return ALERT_UNKNOWN_CREDENTIAL;
     }
-    if (s->expected_peer_len > 0 &&
-        (kid_len != s->expected_peer_len || memcmp(kid, s->expected_peer, kid_len) != 0)) {
+    if (s->expected_peer_len > 0 && (idc->kid_len != s->expected_peer_len ||
+                                     memcmp(idc->kid, s->expected_peer, idc->kid_len) != 0)) {
         *detail = "not the expected peer";
+        return ALERT_AUTHENTICATION_FAILED;
+    }
+    if (cred_same_subject(peer, cred_own())) {
+        *detail = "peer credential has our own sub (REQ-CRED-007)";
         return ALERT_AUTHENTICATION_FAILED;
     }
     if (peer->alg != s->suite->sig_alg) {
@@ -485,16 +672,18 @@ static edhoc_alert resolve_peer(edhoc_session *s, const uint8_t *kid, size_t kid
 
 /* Verify Signature_or_MAC_x of the peer (method 0). */
 static edhoc_alert verify_peer(edhoc_session *s, int64_t label, const uint8_t *c_r,
-                               size_t c_r_len, const uint8_t *kid, size_t kid_len,
-                               const uint8_t *ead, size_t ead_len, const uint8_t *sig,
-                               size_t sig_len, const char **detail)
+                               size_t c_r_len, const id_cred_in *idc, const uint8_t *ead,
+                               size_t ead_len, const uint8_t *sig, size_t sig_len,
+                               const char **detail)
 {
     uint8_t mac[HASH_MAX_LEN];
     size_t payload_len;
     int valid = 0;
 
-    compute_mac(s, label, c_r, c_r_len, kid, kid_len, s->peer, ead, ead_len, mac);
-    payload_len = sig_structure(s, kid, kid_len, s->peer, ead, ead_len, mac);
+    compute_mac(s, label, c_r, c_r_len, idc->kid, idc->kid_len, idc->map, idc->map_len, s->peer,
+                ead, ead_len, mac);
+    payload_len = sig_structure(s, idc->kid, idc->kid_len, idc->map, idc->map_len, s->peer, ead,
+                                ead_len, mac);
     if (payload_len == 0 ||
         prim_mldsa_verify(s->suite->sig_alg, s->peer->ccs + s->peer->pub_pos, scratch, payload_len,
                           (const uint8_t *)"", 0, sig, sig_len, &valid) != 0 ||
@@ -505,9 +694,110 @@ static edhoc_alert verify_peer(edhoc_session *s, int64_t label, const uint8_t *c
     return ALERT_NONE;
 }
 
-static int error_message(const uint8_t *msg, size_t len)
+/* What a received message is, by shape (spec §5.11, RFC 9528 §6): a byte string is
+ * message_2 or message_3; a well-formed sequence starting with an int is an error message
+ * when it holds exactly two items and a message_1 when it holds more. Other input starting
+ * with an int (not well-formed, a lone int) is INPUT_BROKEN: in a WAIT state it is read as a
+ * malformed error message (REQ-HS-023), never answered (REQ-HS-022). */
+typedef enum { INPUT_MESSAGE = 0, INPUT_ERROR, INPUT_MESSAGE_1, INPUT_BROKEN } input_kind;
+
+static input_kind classify(const uint8_t *msg, size_t len)
 {
-    return len > 0 && (msg[0] >> 5) <= CBOR_NINT;
+    size_t count = 0;
+    if (len == 0 || (msg[0] >> 5) > CBOR_NINT) {
+        return INPUT_MESSAGE;
+    }
+    if (cbor_check_sequence(msg, len, &count) != 0 || count < 2) {
+        return INPUT_BROKEN;
+    }
+    return count == 2 ? INPUT_ERROR : INPUT_MESSAGE_1;
+}
+
+/* The alert an ERR_CODE 1 ERR_INFO names: the text up to ':' if it is one of the fourteen,
+ * else unspecified_error (REQ-ERR-002). */
+edhoc_alert edhoc_alert_named(const uint8_t *text, size_t len)
+{
+    edhoc_alert a;
+    size_t n = 0, name_len;
+    const char *name;
+
+    while (n < len && text[n] != ':') {
+        n++;
+    }
+    for (a = ALERT_UNSPECIFIED; a <= ALERT_INTERNAL_ERROR; a = (edhoc_alert)(a + 1)) {
+        name = edhoc_alert_name(a);
+        name_len = strlen(name);
+        if (name_len == n && memcmp(name, text, n) == 0) {
+            return a;
+        }
+    }
+    return ALERT_UNSPECIFIED;
+}
+
+/* A received error message (ERR_CODE, ERR_INFO): the alert it carries, or decode_error when
+ * it is malformed (REQ-HS-023): ERR_CODE 0, ERR_INFO not a text string for ERR_CODE 1,
+ * not SUITES_R for 2, not true for 3; an unknown ERR_CODE reads like ERR_CODE 1. */
+static edhoc_alert peer_error(const uint8_t *msg, size_t len, const char **detail,
+                              int64_t *err_code)
+{
+    cbor_reader r;
+    int64_t code, suite;
+    int major;
+    uint64_t v, count, i;
+    size_t items = 0;
+    const uint8_t *info;
+
+    r.data = msg;
+    r.len = len;
+    r.pos = 0;
+    *detail = "malformed error message (REQ-HS-023)";
+    if (cbor_check_sequence(msg, len, &items) != 0 || items != 2 || read_int(&r, &code) != 0 ||
+        code == 0) {
+        return ALERT_DECODE_ERROR;
+    }
+    info = r.data + r.pos;
+    if (cbor_read_head(&r, &major, &v) != 0) {
+        return ALERT_DECODE_ERROR;
+    }
+    if (code == (int64_t)ERR_CODE_WRONG_SUITE) {
+        /* SUITES_R = [2* suite] / suite */
+        count = 1;
+        if (major == CBOR_ARRAY) {
+            if (v < 2) {
+                return ALERT_DECODE_ERROR;
+            }
+            count = v; /* the elements follow the array head */
+        } else {
+            r.pos = (size_t)(info - r.data); /* a single suite: read the item again as an int */
+        }
+        for (i = 0; i < count; i++) {
+            if (read_int(&r, &suite) != 0) {
+                return ALERT_DECODE_ERROR;
+            }
+        }
+        *detail = "peer sent ERR_CODE 2 (wrong selected cipher suite)";
+        *err_code = code;
+        return ALERT_WRONG_SELECTED_CIPHER_SUITE;
+    }
+    if (code == (int64_t)ERR_CODE_UNKNOWN_CREDENTIAL) {
+        if (major != CBOR_SIMPLE || v != CBOR_TRUE) {
+            return ALERT_DECODE_ERROR;
+        }
+        *detail = "peer sent ERR_CODE 3 (unknown credential)";
+        *err_code = code;
+        return ALERT_UNKNOWN_CREDENTIAL;
+    }
+    if (major != CBOR_TSTR) {
+        if (code == (int64_t)ERR_CODE_ONE) {
+            return ALERT_DECODE_ERROR;
+        }
+        *detail = "peer sent an error message with an unknown ERR_CODE";
+        *err_code = code;
+        return ALERT_UNSPECIFIED;
+    }
+    *detail = "peer sent an error message";
+    *err_code = code;
+    return edhoc_alert_named(r.data + r.pos, (size_t)v);
 }
 
 static int initiator_message_2(edhoc_session *s, const uint8_t *msg, size_t len, edhoc_out *out)
@@ -517,13 +807,15 @@ static int initiator_message_2(edhoc_session *s, const uint8_t *msg, size_t len,
     const aead_params *aead = aead_find(su->aead);
     mlkem_sizes sz;
     cbor_reader r;
-    const uint8_t *body, *c_r, *kid, *sig, *ead;
-    size_t body_len, pt_len, c_r_len, kid_len, sig_len, ead_len, i, n, hl = hash_length(su->hash);
+    const uint8_t *body, *c_r, *sig, *ead;
+    id_cred_in idc;
+    size_t body_len, pt_len, c_r_len, sig_len, ead_len, i, n, hl = hash_length(su->hash);
     size_t sig_hdr, payload_len, own_sig_len = 0, sig_max;
     uint8_t g_xy[32], mac[HASH_MAX_LEN], key[32], iv[13], a3[16 + HASH_MAX_LEN];
     mldsa_sizes dsz;
     edhoc_alert alert;
     const char *detail = NULL;
+    int64_t critical = 0;
 
     prim_mlkem_sizes(su->kem_set, &sz);
     r.data = msg;
@@ -548,13 +840,16 @@ static int initiator_message_2(edhoc_session *s, const uint8_t *msg, size_t len,
     for (i = 0; i < pt_len; i++) {
         plaintext[i] = body[sz.ct + i] ^ scratch[i];
     }
+    if (cbor_check_sequence(plaintext, pt_len, NULL) != 0) {
+        return fail_with(s, out, ALERT_DECODE_ERROR, "PLAINTEXT_2 is not well-formed CBOR", 1);
+    }
     r.data = plaintext;
     r.len = pt_len;
     r.pos = 0;
     if (read_compact(&r, &c_r, &c_r_len) != 0) {
         return fail_with(s, out, ALERT_DECODE_ERROR, "C_R is malformed", 1);
     }
-    if (c_r_len > EDHOC_MAX_CID) {
+    if (c_r_len > edhoc_max_cid(su)) {
         return fail_with(s, out, ALERT_DECODE_ERROR, "C_R too long for an OSCORE ID", 1);
     }
     if (c_r_len == s->c_i_len && memcmp(c_r, s->c_i, c_r_len) == 0) {
@@ -562,31 +857,31 @@ static int initiator_message_2(edhoc_session *s, const uint8_t *msg, size_t len,
     }
     memcpy(s->c_r, c_r, c_r_len);
     s->c_r_len = c_r_len;
-    alert = read_id_cred(&r, &kid, &kid_len, &detail);
+    alert = read_id_cred(&r, &idc, &detail);
     if (alert == ALERT_NONE && read_bstr(&r, &sig, &sig_len) != 0) {
         alert = ALERT_DECODE_ERROR;
         detail = "Signature_or_MAC_2 must be a byte string";
     }
     ead = r.data + r.pos;
     if (alert == ALERT_NONE) {
-        alert = check_ead(&r, &detail);
+        alert = check_ead(&r, &detail, &critical);
     }
     ead_len = (size_t)(r.data + r.len - ead);
     if (alert == ALERT_NONE) {
-        alert = resolve_peer(s, kid, kid_len, &detail);
+        alert = resolve_peer(s, &idc, &detail);
     }
     if (alert == ALERT_NONE) {
-        alert = verify_peer(s, 2, c_r, c_r_len, kid, kid_len, ead, ead_len, sig, sig_len, &detail);
+        alert = verify_peer(s, 2, c_r, c_r_len, &idc, ead, ead_len, sig, sig_len, &detail);
     }
     if (alert != ALERT_NONE) {
-        return fail_with(s, out, alert, detail, 1);
+        return fail_check(s, out, alert, detail, critical);
     }
     transcript_next(s, plaintext, pt_len, s->peer); /* TH_3 */
 
     /* message_3: PLAINTEXT_3 = (ID_CRED_I, Signature_or_MAC_3) under K_3 / IV_3. */
     prim_mldsa_sizes(su->sig_alg, &dsz);
-    compute_mac(s, 6, NULL, 0, own->kid, own->kid_len, own, NULL, 0, mac);
-    payload_len = sig_structure(s, own->kid, own->kid_len, own, NULL, 0, mac);
+    compute_mac(s, 6, NULL, 0, own->kid, own->kid_len, NULL, 0, own, NULL, 0, mac);
+    payload_len = sig_structure(s, own->kid, own->kid_len, NULL, 0, own, NULL, 0, mac);
     n = put_compact(plaintext, own->kid, own->kid_len);
     sig_hdr = head(plaintext + n, CBOR_BSTR, dsz.sig);
     sig_max = EDHOC_PLAINTEXT_MAX - n - sig_hdr;
@@ -660,11 +955,15 @@ static int responder_message_1(edhoc_session *s, const uint8_t *msg, size_t len,
     const char *detail = NULL;
     edhoc_alert alert;
     hash_stream h;
+    int64_t critical = 0;
 
     r.data = msg;
     r.len = len;
     r.pos = 0;
-    /* (2) structure */
+    /* (2) structure: the whole sequence first (REQ-ENC-005/006/008), then the fields */
+    if (cbor_check_sequence(msg, len, NULL) != 0) {
+        return fail_with(s, out, ALERT_DECODE_ERROR, "message_1 is not well-formed CBOR", 1);
+    }
     if (read_int(&r, &method) != 0) {
         return fail_with(s, out, ALERT_DECODE_ERROR, "METHOD must be an int", 1);
     }
@@ -684,7 +983,7 @@ static int responder_message_1(edhoc_session *s, const uint8_t *msg, size_t len,
         return fail_with(s, out, ALERT_DECODE_ERROR, "G_X or C_I is malformed", 1);
     }
     n = r.pos;
-    alert = check_ead(&r, &detail);
+    alert = check_ead(&r, &detail, &critical);
     if (alert == ALERT_DECODE_ERROR) {
         return fail_with(s, out, alert, detail, 1);
     }
@@ -713,16 +1012,23 @@ static int responder_message_1(edhoc_session *s, const uint8_t *msg, size_t len,
     prim_mldsa_sizes(s->suite->sig_alg, &dsz);
     hl = hash_length(s->suite->hash);
     /* (6) G_X and C_I */
-    if (g_x_len != sz.ek || c_i_len > EDHOC_MAX_CID) {
+    if (g_x_len != sz.ek || c_i_len > edhoc_max_cid(s->suite)) {
         return fail_with(s, out, ALERT_DECODE_ERROR, "G_X length or C_I length is wrong", 1);
     }
     /* (7) EAD_1 */
-    alert = check_ead(&r, &detail);
+    alert = check_ead(&r, &detail, &critical);
     if (alert != ALERT_NONE) {
-        return fail_with(s, out, alert, detail, 1);
+        return fail_check(s, out, alert, detail, critical);
+    }
+    if (s->own_cid_len > edhoc_max_cid(s->suite)) {
+        return fail_with(s, out, ALERT_INTERNAL_ERROR, "own C_R too long for the suite", 1);
     }
     if (s->own_cid_len == c_i_len && memcmp(s->own_cid, c_i, c_i_len) == 0) {
-        return fail_with(s, out, ALERT_UNSPECIFIED, "C_R would equal C_I", 1); /* REQ-HS-005 */
+        /* REQ-HS-005: C_R differs from C_I even when the configured identifier equals it
+         * (EAD_1 may follow C_I, so tap_proto's look at the last byte cannot settle this):
+         * take int 0, or int 1 when C_I is 0. */
+        s->own_cid[0] = c_i_len == 1 && c_i[0] == 0x00 ? 0x01 : 0x00;
+        s->own_cid_len = 1;
     }
     memcpy(s->c_i, c_i, c_i_len);
     s->c_i_len = c_i_len;
@@ -744,8 +1050,8 @@ static int responder_message_1(edhoc_session *s, const uint8_t *msg, size_t len,
     memset(g_xy, 0, sizeof(g_xy));
 
     /* PLAINTEXT_2 = (C_R, ID_CRED_R, Signature_or_MAC_2) */
-    compute_mac(s, 2, s->c_r, s->c_r_len, own->kid, own->kid_len, own, NULL, 0, mac);
-    payload_len = sig_structure(s, own->kid, own->kid_len, own, NULL, 0, mac);
+    compute_mac(s, 2, s->c_r, s->c_r_len, own->kid, own->kid_len, NULL, 0, own, NULL, 0, mac);
+    payload_len = sig_structure(s, own->kid, own->kid_len, NULL, 0, own, NULL, 0, mac);
     n = put_compact(plaintext, s->c_r, s->c_r_len);
     n += put_compact(plaintext + n, own->kid, own->kid_len);
     sig_hdr = head(plaintext + n, CBOR_BSTR, dsz.sig);
@@ -773,12 +1079,14 @@ static int responder_message_1(edhoc_session *s, const uint8_t *msg, size_t len,
 static int responder_message_3(edhoc_session *s, const uint8_t *msg, size_t len, edhoc_out *out)
 {
     const aead_params *aead = aead_find(s->suite->aead);
-    size_t hl = hash_length(s->suite->hash), ct_len, pt_len, kid_len, sig_len, ead_len, a_len;
-    const uint8_t *ct, *kid, *sig, *ead;
+    size_t hl = hash_length(s->suite->hash), ct_len, pt_len, sig_len, ead_len, a_len;
+    const uint8_t *ct, *sig, *ead;
+    id_cred_in idc;
     uint8_t key[32], iv[13], a3[16 + HASH_MAX_LEN];
     cbor_reader r;
     edhoc_alert alert;
     const char *detail = NULL;
+    int64_t critical = 0;
     int ok;
 
     r.data = msg;
@@ -801,27 +1109,30 @@ static int responder_message_3(edhoc_session *s, const uint8_t *msg, size_t len,
         return fail_with(s, out, ALERT_DECRYPT_FAILED, "CIPHERTEXT_3 does not verify", 1);
     }
     pt_len = ct_len - aead->tag_len;
+    if (cbor_check_sequence(plaintext, pt_len, NULL) != 0) {
+        return fail_with(s, out, ALERT_DECODE_ERROR, "PLAINTEXT_3 is not well-formed CBOR", 1);
+    }
     r.data = plaintext;
     r.len = pt_len;
     r.pos = 0;
-    alert = read_id_cred(&r, &kid, &kid_len, &detail);
+    alert = read_id_cred(&r, &idc, &detail);
     if (alert == ALERT_NONE && read_bstr(&r, &sig, &sig_len) != 0) {
         alert = ALERT_DECODE_ERROR;
         detail = "Signature_or_MAC_3 must be a byte string";
     }
     ead = r.data + r.pos;
     if (alert == ALERT_NONE) {
-        alert = check_ead(&r, &detail);
+        alert = check_ead(&r, &detail, &critical);
     }
     ead_len = (size_t)(r.data + r.len - ead);
     if (alert == ALERT_NONE) {
-        alert = resolve_peer(s, kid, kid_len, &detail);
+        alert = resolve_peer(s, &idc, &detail);
     }
     if (alert == ALERT_NONE) {
-        alert = verify_peer(s, 6, NULL, 0, kid, kid_len, ead, ead_len, sig, sig_len, &detail);
+        alert = verify_peer(s, 6, NULL, 0, &idc, ead, ead_len, sig, sig_len, &detail);
     }
     if (alert != ALERT_NONE) {
-        return fail_with(s, out, alert, detail, 1);
+        return fail_check(s, out, alert, detail, critical);
     }
     transcript_next(s, plaintext, pt_len, s->peer); /* TH_4 */
     finish(s);
@@ -829,38 +1140,89 @@ static int responder_message_3(edhoc_session *s, const uint8_t *msg, size_t len,
     return 0;
 }
 
+static int step(edhoc_session *s, const uint8_t *msg, size_t len, edhoc_out *out);
+
 int edhoc_deliver(edhoc_session *s, const uint8_t *msg, size_t len, edhoc_out *out)
 {
+    const uint8_t *prev;
+    size_t prev_len = 0;
+    edhoc_state before = s->state;
+    int rc;
+
     out->len = 0;
     out->alert = ALERT_NONE;
     out->detail = NULL;
+    out->retransmission = 0;
+    out->err_code = 0;
+    if (edhoc_is_retransmission(s, msg, len)) {
+        /* REQ-HS-038: the previous reply again, byte for byte; nothing is processed, no state
+         * changes, no randomness is used. Without the reply (the buffer now serves another
+         * session) the repeat is dropped, which still changes nothing. */
+        out->retransmission = 1;
+        prev = edhoc_last_sent(s, &prev_len);
+        if (prev != NULL && prev_len <= out->cap) {
+            memcpy(out->buf, prev, prev_len);
+            out->len = prev_len;
+        }
+        return 0;
+    }
+    rc = step(s, msg, len, out);
+    if (rc == 0 && s->state != before && s->state != EDHOC_FAILED) {
+        remember(s, msg, len, out); /* an accepted message and our reply to it */
+    }
+    return rc;
+}
+
+/* REQ-HS-022 / REQ-ERR-005: an error message ends the session in any state but FAILED;
+ * keys are discarded and nothing is sent, not even for a malformed one (REQ-HS-023). */
+static int on_peer_error(edhoc_session *s, const uint8_t *msg, size_t len, edhoc_out *out)
+{
+    const char *detail;
+    int64_t err_code = 0;
+    edhoc_alert alert = peer_error(msg, len, &detail, &err_code);
+    int rc = fail_with(s, out, alert, detail, 0);
+    out->err_code = err_code; /* 0 for a malformed one: decode_error is then our alert */
+    return rc;
+}
+
+static int step(edhoc_session *s, const uint8_t *msg, size_t len, edhoc_out *out)
+{
+    input_kind kind;
+
     if (len > EDHOC_MAX_MESSAGE) {
         if (s->state == EDHOC_DONE || s->state == EDHOC_FAILED) {
             return 0;
         }
         return fail_with(s, out, ALERT_MESSAGE_TOO_LARGE, "above 16384 bytes", 1);
     }
+    if (s->state == EDHOC_FAILED) {
+        return 0; /* drop */
+    }
+    kind = classify(msg, len);
+    if (kind == INPUT_ERROR) {
+        return on_peer_error(s, msg, len, out);
+    }
+    if (s->state == EDHOC_START && !s->initiator) {
+        /* Anything else, a truncated message_1 too, gets message_1's checks and their reply. */
+        return responder_message_1(s, msg, len, out);
+    }
+    if (kind == INPUT_BROKEN && s->state != EDHOC_DONE) {
+        return on_peer_error(s, msg, len, out);
+    }
     switch (s->state) {
     case EDHOC_START:
-        if (s->initiator) {
-            return fail_with(s, out, ALERT_UNEXPECTED_MESSAGE, "initiator has not started", 0);
-        }
-        return responder_message_1(s, msg, len, out);
+        return fail_with(s, out, ALERT_UNEXPECTED_MESSAGE, "initiator has not started", 0);
     case EDHOC_WAIT_M2:
     case EDHOC_WAIT_M3:
-        if (error_message(msg, len)) {
-            /* REQ-HS-022: never answer an error with an error. */
-            return fail_with(s, out, ALERT_UNSPECIFIED, "peer sent an error message", 0);
+        if (kind == INPUT_MESSAGE_1) {
+            /* REQ-HS-033: not in the transition table of a WAIT state (a repeated message_1
+             * in WAIT_M3 was answered as a retransmission before getting here). */
+            return fail_with(s, out, ALERT_UNEXPECTED_MESSAGE, "message_1 in a WAIT state", 1);
         }
         return s->state == EDHOC_WAIT_M2 ? initiator_message_2(s, msg, len, out)
                                          : responder_message_3(s, msg, len, out);
-    case EDHOC_DONE:
-        if (error_message(msg, len)) {
-            return fail_with(s, out, ALERT_UNSPECIFIED, "peer sent an error message", 0);
-        }
-        return 0; /* REQ-HS-018: dropped */
     default:
-        return 0; /* FAILED: drop */
+        return 0; /* DONE: REQ-HS-018 / REQ-HS-033, dropped */
     }
 }
 

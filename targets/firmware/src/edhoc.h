@@ -16,9 +16,15 @@
 /* Largest message this build accepts (declared as max_hs_message): message_2 with G_Y of
  * ML-KEM-768 and a 4 KB PLAINTEXT_2 (ML-DSA-44 signature, kid, EAD padding). */
 #define EDHOC_MAX_ACCEPTED 5120u
-#define EDHOC_MAX_CID 6u         /* REQ-HS-003: nonce length 12 - 6 */
+/* REQ-HS-003: an OSCORE ID has at most nonce_length - 6 bytes: 7 for AES-CCM (13-byte nonce),
+ * 6 for A256GCM and ChaCha20/Poly1305; edhoc_max_cid() gives a suite's own limit. */
+#define EDHOC_MAX_CID 7u
 #define EDHOC_MAX_SUITES 8u
 #define EDHOC_MLKEM_MAX_DK 2400u /* ML-KEM-768, the largest KEM of the enabled suites */
+/* The last message a session sent, kept for REQ-HS-038 and serial retransmission (REQ-SER-007):
+ * message_2 of suite -102 with ML-DSA-44 and a 16-byte kid is 3,533 bytes. One buffer for the
+ * whole device (see edhoc_last_sent). */
+#define EDHOC_REPLY_CACHE (14u * 256u)
 
 typedef struct {
     int32_t id;
@@ -31,6 +37,8 @@ typedef struct {
 /* The suites this build implements, and their count. */
 const edhoc_suite *edhoc_suites(size_t *count);
 const edhoc_suite *edhoc_find_suite(int64_t id);
+/* Longest connection identifier (byte form) the suite's application AEAD allows. */
+size_t edhoc_max_cid(const edhoc_suite *suite);
 
 /* Alerts (spec chapter 10); names for ERR_INFO and the TAP result. */
 typedef enum {
@@ -52,6 +60,9 @@ typedef enum {
 } edhoc_alert;
 
 const char *edhoc_alert_name(edhoc_alert alert);
+/* The alert a text names (ERR_INFO, a close body): the text up to ':' if it is one of the
+ * fourteen, else unspecified_error (REQ-ERR-002). */
+edhoc_alert edhoc_alert_named(const uint8_t *text, size_t len);
 
 typedef enum {
     EDHOC_START = 0,
@@ -84,6 +95,10 @@ typedef struct {
     uint8_t prk[HASH_MAX_LEN];        /* PRK_2e = PRK_3e2m = PRK_4e3m in method 0 */
     uint8_t prk_out[HASH_MAX_LEN];
     uint8_t prk_exporter[HASH_MAX_LEN];
+    /* REQ-HS-038: SHA-256 of the last message accepted, to recognise a retransmission */
+    int has_last_in;
+    size_t last_in_len;
+    uint8_t last_in_hash[32];
 } edhoc_session;
 
 /* Output of one step: message to send (if any) and the alert that ended the session. */
@@ -93,6 +108,9 @@ typedef struct {
     size_t len;
     edhoc_alert alert;
     const char *detail;
+    int retransmission; /* the input repeated the last accepted message: out is the old reply */
+    int64_t err_code;   /* the ERR_CODE of a well-formed error message received (alert from the
+                         * peer, §9.2 handshake_failed err_code); 0 when the alert is our own */
 } edhoc_out;
 
 /* Initiator: build message_1 with the first preferred suite. kem_seed = d || z. */
@@ -102,6 +120,14 @@ void edhoc_responder_start(edhoc_session *s);
 /* Process one received message in the session's state. Returns 0 (out->len may be 0) or -1
  * with out->alert set and out holding the error message to send, if any. */
 int edhoc_deliver(edhoc_session *s, const uint8_t *msg, size_t len, edhoc_out *out);
+/* True when msg is byte-identical to the last message s accepted (REQ-HS-038); such a message
+ * is answered by edhoc_deliver with the previous reply and changes nothing. */
+int edhoc_is_retransmission(const edhoc_session *s, const uint8_t *msg, size_t len);
+/* The last message s sent (message_1, message_2 or message_3), or NULL when the device-wide
+ * reply buffer has since been taken by another session or the message did not fit. */
+const uint8_t *edhoc_last_sent(const edhoc_session *s, size_t *len);
+/* The session's memory is about to be reused: drop its claim on the reply buffer. */
+void edhoc_release(const edhoc_session *s);
 /* EDHOC_Exporter(label, context, len) in state DONE (REQ-KEYS-007). */
 int edhoc_exporter(const edhoc_session *s, uint64_t label, const uint8_t *context,
                    size_t context_len, uint8_t *out, size_t len);

@@ -20,6 +20,11 @@ int fixed_rng_underflow(void)
     return underflow;
 }
 
+size_t fixed_rng_left(void)
+{
+    return pending_len;
+}
+
 int randombytes(uint8_t *output, size_t n)
 {
     if (n > pending_len) {

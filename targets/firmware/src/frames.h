@@ -21,29 +21,36 @@ typedef enum {
     FR_NONE = 0,
     FR_MESSAGE,   /* a complete TAP message is in rx->message[0..length) */
     FR_TOO_LARGE, /* a TAP message announced more than TAP_MAX_REQUEST bytes */
+    FR_PROTOCOL,  /* a complete channel-0 message is in rx->protocol[0..protocol_len) */
 } fr_event;
 
+/* Link errors (REQ-SER-011), counted per category; none of them produces output. */
 typedef struct {
-    uint32_t bad_frames;     /* COBS, length, CRC, channel or header errors */
-    uint32_t overruns;       /* bytes discarded for want of a delimiter */
-    uint32_t broken;         /* partial messages discarded (order, timeout) */
-    uint32_t too_large;      /* messages above the channel's limit */
-    uint32_t protocol_drops; /* channel-0 frames: no protocol core in this build */
+    uint32_t bad_frames; /* COBS, length, CRC, channel or header errors */
+    uint32_t overruns;   /* bytes discarded for want of a delimiter */
+    uint32_t broken;     /* partial messages discarded (order, timeout) */
+    uint32_t too_large;  /* messages above the channel's limit */
 } fr_counters;
 
+/* Reassembly of one channel (REQ-SER-004: one message at a time, in order). */
 typedef struct {
-    uint8_t line[FRAME_ENCODED_MAX];
-    size_t line_len;
-    int discarding; /* skipping to the next delimiter after an overrun */
-    uint8_t raw[FRAME_RAW_MAX];
-    /* reassembly state of channel 1 */
     int active;
     uint8_t msg_id;
     uint8_t next_index;
     uint8_t frag_count;
     uint32_t last_ms;
     size_t length;
+} fr_partial;
+
+typedef struct {
+    uint8_t line[FRAME_ENCODED_MAX];
+    size_t line_len;
+    int discarding; /* skipping to the next delimiter after an overrun */
+    uint8_t raw[FRAME_RAW_MAX];
+    fr_partial tap, proto;
+    size_t protocol_len;
     uint8_t message[TAP_MAX_REQUEST];
+    uint8_t protocol[SERIAL_MAX_PROTOCOL];
     fr_counters counters;
 } fr_rx;
 
@@ -57,5 +64,8 @@ typedef void (*fr_write_fn)(const uint8_t *data, size_t len, void *ctx);
 /* Frame and send one message (REQ-SER-001); len may be 0. Returns -1 if it needs > 255 fragments. */
 int fr_send(uint8_t channel, uint8_t msg_id, const uint8_t *msg, size_t len, fr_write_fn write,
             void *ctx);
+/* The same for the message kind || body (channel 0, §12.1.1) without copying body. */
+int fr_send_kind(uint8_t channel, uint8_t msg_id, uint8_t kind, const uint8_t *body, size_t len,
+                 fr_write_fn write, void *ctx);
 
 #endif

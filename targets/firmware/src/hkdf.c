@@ -139,7 +139,7 @@ void hkdf_extract(int64_t alg, const uint8_t *salt, size_t salt_len, const uint8
     }
 }
 
-#define HKDF_MAX_INFO_PARTS 6u
+#define HKDF_MAX_INFO_PARTS 8u
 
 void hkdf_expand(int64_t alg, const uint8_t *prk, size_t prk_len, const span *info,
                  size_t info_count, uint8_t *out, size_t len)

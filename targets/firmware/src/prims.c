@@ -356,6 +356,8 @@ int prim_accumulated(const char *prim, size_t prim_len, uint32_t n, uint8_t dige
 
 #define COSE_FALCON_512 (-65601)
 #define COSE_FALCON_1024 (-65602)
+#define FALCON_KEYGEN_RANDOM 48u            /* pqclean.c keygen: one randombytes(48), the seed */
+#define FALCON_SIGN_RANDOM (40u + 48u)      /* do_sign: the nonce (40), then the PRNG seed (48) */
 
 int prim_falcon_sizes(int64_t alg, size_t *pk_len, size_t *sig_len)
 {
@@ -392,4 +394,80 @@ int prim_falcon_verify(int64_t alg, const uint8_t *pk, const uint8_t *msg, size_
     }
     *valid = rc == 0;
     return 0;
+}
+
+/* The implementation-defined seeding of spec §13.3 (round-3 Falcon has no seeded interface):
+ * the randomness PQClean draws is SHAKE256(label || 32-byte input), handed out by fixed_rng. */
+static void falcon_randomness(const char *label, const uint8_t in[32], uint8_t *out, size_t len)
+{
+    uint8_t buf[32 + 32];
+    size_t label_len = strlen(label);
+
+    memcpy(buf, label, label_len);
+    memcpy(buf + label_len, in, 32);
+    shake256(out, len, buf, label_len + 32);
+}
+
+int prim_falcon_keygen(int64_t alg, const uint8_t seed[32], uint8_t *pk, uint8_t *sk)
+{
+    uint8_t coins[FALCON_KEYGEN_RANDOM];
+
+    if (alg != COSE_FALCON_512) {
+        return PRIM_UNSUPPORTED;
+    }
+    falcon_randomness(FALCON_KEYGEN_LABEL, seed, coins, sizeof(coins));
+    fixed_rng_set(coins, sizeof(coins));
+    if (PQCLEAN_FALCONPADDED512_CLEAN_crypto_sign_keypair(pk, sk) != 0) {
+        return PRIM_INTERNAL;
+    }
+    return fixed_rng_underflow() || fixed_rng_left() != 0 ? PRIM_INTERNAL : 0;
+}
+
+int prim_falcon_sign(int64_t alg, const uint8_t *sk, const uint8_t *msg, size_t msg_len,
+                     const uint8_t rnd[32], uint8_t *sig, size_t *sig_len)
+{
+    uint8_t coins[FALCON_SIGN_RANDOM];
+
+    if (alg != COSE_FALCON_512) {
+        return PRIM_UNSUPPORTED;
+    }
+    falcon_randomness(FALCON_SIGN_LABEL, rnd, coins, sizeof(coins));
+    fixed_rng_set(coins, sizeof(coins));
+    /* PQClean decodes sk strictly (header 0x59, f/g/F ranges, exact length): -1 = bad key */
+    if (PQCLEAN_FALCONPADDED512_CLEAN_crypto_sign_signature(sig, sig_len, msg, msg_len, sk) != 0) {
+        return PRIM_INVALID_INPUT;
+    }
+    return fixed_rng_underflow() || fixed_rng_left() != 0 ? PRIM_INTERNAL : 0;
+}
+
+int prim_sig_sizes(int64_t alg, mldsa_sizes *sizes)
+{
+    if (alg == COSE_FALCON_512) {
+        sizes->pk = PQCLEAN_FALCONPADDED512_CLEAN_CRYPTO_PUBLICKEYBYTES;
+        sizes->sk = PQCLEAN_FALCONPADDED512_CLEAN_CRYPTO_SECRETKEYBYTES;
+        sizes->sig = PQCLEAN_FALCONPADDED512_CLEAN_CRYPTO_BYTES;
+        return 0;
+    }
+    return prim_mldsa_sizes(alg, sizes);
+}
+
+int prim_sig_keygen(int64_t alg, const uint8_t seed[32], uint8_t *pk, uint8_t *sk)
+{
+    if (alg == COSE_FALCON_512) {
+        return prim_falcon_keygen(alg, seed, pk, sk);
+    }
+    return prim_mldsa_keygen(alg, seed, pk, sk);
+}
+
+int prim_sig_sign(int64_t alg, const uint8_t *sk, const uint8_t *msg, size_t msg_len,
+                  const uint8_t *ctx, size_t ctx_len, const uint8_t rnd[32], uint8_t *sig,
+                  size_t *sig_len)
+{
+    if (alg == COSE_FALCON_512) {
+        if (ctx_len != 0) {
+            return PRIM_INVALID_INPUT; /* Falcon has no context string */
+        }
+        return prim_falcon_sign(alg, sk, msg, msg_len, rnd, sig, sig_len);
+    }
+    return prim_mldsa_sign(alg, sk, msg, msg_len, ctx, ctx_len, rnd, sig, sig_len);
 }

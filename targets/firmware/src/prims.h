@@ -39,12 +39,35 @@ int prim_mldsa_verify(int64_t alg, const uint8_t *pk, const uint8_t *msg, size_t
                       const uint8_t *ctx, size_t ctx_len, const uint8_t *sig, size_t sig_len,
                       int *valid);
 
-/* Falcon (round 3, padded signatures; COSE -65601 Falcon-512, -65602 Falcon-1024): verification
- * only. Public key and signature sizes, or PRIM_UNSUPPORTED for another alg. */
+/* Falcon (round 3, padded signatures; COSE -65601 Falcon-512, -65602 Falcon-1024). Public key
+ * and signature sizes, or PRIM_UNSUPPORTED for another alg. */
 int prim_falcon_sizes(int64_t alg, size_t *pk_len, size_t *sig_len);
 /* Sets *valid to 1 or 0 (a signature of the wrong length is simply invalid). */
 int prim_falcon_verify(int64_t alg, const uint8_t *pk, const uint8_t *msg, size_t msg_len,
                        const uint8_t *sig, size_t sig_len, int *valid);
+
+/* Falcon-512 key generation and signing (PQClean falcon-padded-512, floating point emulated in
+ * integer code). Round-3 Falcon has no seeded interface, so the seeding is this firmware's own
+ * (spec §13.3 lets a DUT define it): PQClean's randombytes() returns, through fixed_rng,
+ *   keygen: SHAKE256(FALCON_KEYGEN_LABEL || seed)[0:48]   (the keygen PRNG seed)
+ *   sign:   SHAKE256(FALCON_SIGN_LABEL || rnd)[0:88]      (40-byte nonce, then 48-byte PRNG seed)
+ * with the labels' ASCII bytes and no terminator. The same seed gives the same key pair and the
+ * same (sk, msg, rnd) the same signature, but only on this firmware. -1024: PRIM_UNSUPPORTED. */
+#define FALCON_KEYGEN_LABEL "pqiot falcon-512 keygen"
+#define FALCON_SIGN_LABEL "pqiot falcon-512 sign"
+int prim_falcon_keygen(int64_t alg, const uint8_t seed[32], uint8_t *pk, uint8_t *sk);
+/* PRIM_INVALID_INPUT if sk does not decode (header, coefficient ranges). */
+int prim_falcon_sign(int64_t alg, const uint8_t *sk, const uint8_t *msg, size_t msg_len,
+                     const uint8_t rnd[32], uint8_t *sig, size_t *sig_len);
+
+/* Every algorithm SIG_KEYGEN / SIG_SIGN can serve: ML-DSA-44/65 and Falcon-512 (sizes->sig is
+ * the padded Falcon length). prim_sig_sign refuses a non-empty ctx for Falcon
+ * (PRIM_INVALID_INPUT). Verification stays per family (Falcon-1024 verifies but cannot sign). */
+int prim_sig_sizes(int64_t alg, mldsa_sizes *sizes);
+int prim_sig_keygen(int64_t alg, const uint8_t seed[32], uint8_t *pk, uint8_t *sk);
+int prim_sig_sign(int64_t alg, const uint8_t *sk, const uint8_t *msg, size_t msg_len,
+                  const uint8_t *ctx, size_t ctx_len, const uint8_t rnd[32], uint8_t *sig,
+                  size_t *sig_len);
 
 /* name: sha256, sha384, sha512, sha3-256, sha3-512, shake128, shake256 (xof_len for XOFs). */
 int prim_hash(const char *name, size_t name_len, const uint8_t *data, size_t len, size_t xof_len,

@@ -8,7 +8,27 @@
 
 #define FLAG_H 0x10u
 #define FLAG_K 0x08u
-#define LIMIT_Q (1u << 20) /* draft-ietf-core-oscore-key-limits, every v1 AEAD (§7.9) */
+/* §7.9 (draft-ietf-core-oscore-key-limits): limit_q of every v1 AEAD and limit_v (2^14 for
+ * AES-CCM-16-64-128, 2^20 for the others). count_q of the sender context is the SSN. The
+ * key-update threshold (REQ-KU-010) needs a fresh nonce from an RNG, which this build lacks:
+ * TAP's KEY_UPDATE supplies it, so a product build starts the update from its TRNG. */
+#define LIMIT_Q (1u << 20)
+#define CLOSE_TEXT_MAX 128u /* a close body's tstr (§7.3) */
+
+static uint64_t limit_v(int64_t aead)
+{
+    return aead == 10 ? (1u << 14) : (1u << 20);
+}
+
+uint64_t rec_limit_q(void)
+{
+    return LIMIT_Q;
+}
+
+uint64_t rec_limit_v(const rec_layer *l)
+{
+    return limit_v(l->aead);
+}
 
 static size_t put_head(uint8_t *p, int major, uint64_t value)
 {
@@ -173,8 +193,8 @@ static void nonce_for(const rec_layer *l, const uint8_t *iv, const uint8_t *id, 
     }
 }
 
-/* ["Encrypt0", h'', bstr .cbor [1, [alg], kid, piv, h'', binding_context]] with an empty
- * binding context (TAP transport, like TCP). */
+/* ["Encrypt0", h'', bstr .cbor [1, [alg], kid, piv, h'', binding_context]]: binding_context is
+ * empty for the TAP transport (like TCP) and h'00' on the serial link (REQ-SER-006). */
 static size_t record_aad(const rec_layer *l, const uint8_t *kid, size_t kid_len,
                          const uint8_t *piv, size_t piv_len, uint8_t *aad)
 {
@@ -189,12 +209,14 @@ static size_t record_aad(const rec_layer *l, const uint8_t *kid, size_t kid_len,
     n += put_bstr(ext + n, kid, kid_len);
     n += put_bstr(ext + n, piv, piv_len);
     ext[n++] = 0x40;
-    ext[n++] = 0x40;
+    n += put_bstr(ext + n, &l->binding_context, l->binding_context_len);
     memcpy(aad, prefix, sizeof(prefix));
     m = sizeof(prefix);
     m += put_bstr(aad + m, ext, n);
     return m;
 }
+
+static edhoc_alert close_with(rec_layer *l, edhoc_alert alert, rec_out *out);
 
 static size_t piv_of(uint64_t ssn, uint8_t *piv)
 {
@@ -223,8 +245,14 @@ edhoc_alert rec_send(rec_layer *l, uint8_t content_type, const uint8_t *body, si
     if (len > REC_MAX_PLAINTEXT || 1 + len + p->tag_len > max_plaintext_and_tag(l->aead)) {
         return ALERT_MESSAGE_TOO_LARGE;
     }
-    if (l->ssn + 1 >= LIMIT_Q && content_type != CT_CLOSE) {
-        return ALERT_USAGE_LIMIT_REACHED; /* REQ-KU-011 */
+    if (l->ssn >= LIMIT_Q) {
+        l->closed = 1;
+        return ALERT_USAGE_LIMIT_REACHED; /* REQ-KU-011: this key never encrypts again */
+    }
+    if (l->ssn + 1 == LIMIT_Q && content_type != CT_CLOSE) {
+        /* REQ-KU-011: the encryption that reaches limit_q is the close record */
+        close_with(l, ALERT_USAGE_LIMIT_REACHED, out);
+        return ALERT_USAGE_LIMIT_REACHED;
     }
     if (l->ssn >= l->bound_s) {
         l->bound_s = l->ssn + REC_PERSIST_K; /* REQ-REPLAY-006: stored before use */
@@ -264,9 +292,41 @@ static edhoc_alert close_with(rec_layer *l, edhoc_alert alert, rec_out *out)
     size_t n = put_head(body, CBOR_TSTR, strlen(name));
     memcpy(body + n, name, strlen(name));
     n += strlen(name);
-    rec_send(l, CT_CLOSE, body, n, out);
+    if (!l->closed && l->ssn < LIMIT_Q) {
+        rec_send(l, CT_CLOSE, body, n, out); /* only while the sender key may still encrypt */
+    }
     l->closed = 1;
+    l->pending = 0;
     return alert;
+}
+
+edhoc_alert rec_close(rec_layer *l, edhoc_alert alert, rec_out *out)
+{
+    out->len = 0;
+    if (!l->active || l->closed) {
+        return alert;
+    }
+    return close_with(l, alert, out);
+}
+
+/* §7.3: one CBOR item, null or a tstr of at most 128 bytes, and nothing after it. */
+static int close_body_ok(const uint8_t *body, size_t len)
+{
+    cbor_reader r;
+    int major;
+    uint64_t n;
+
+    if (len == 1 && body[0] == 0xf6) {
+        return 1;
+    }
+    r.data = body;
+    r.len = len;
+    r.pos = 0;
+    if (cbor_read_head(&r, &major, &n) != 0 || major != CBOR_TSTR || n > CLOSE_TEXT_MAX ||
+        n != len - r.pos) {
+        return 0;
+    }
+    return 1;
 }
 
 static void derive_next(const rec_layer *l, const uint8_t nonce[REC_NONCE_LEN], uint8_t *prk_out)
@@ -411,6 +471,18 @@ edhoc_alert rec_receive(rec_layer *l, const uint8_t *record, size_t len, uint8_t
     aad_len = record_aad(l, kid, kid_len, piv, piv_len, aad);
     if (!aead_open(p, r->key, nonce, aad, aad_len, ct, ct_len, plain)) {
         *detail = "record authentication failed";
+        r->count_v++;
+        if (r->count_v > r->count_v_bound) {
+            r->count_v_bound = r->count_v + REC_PERSIST_K; /* REQ-KU-013: stored ahead */
+            l->dirty = 1;
+        }
+        if (r->count_v >= limit_v(l->aead)) {
+            /* REQ-KU-012: the context and the session end; close if the sender key can */
+            *detail = "count_v reached limit_v";
+            memset(r, 0, sizeof(*r));
+            l->dirty = 1;
+            return close_with(l, ALERT_USAGE_LIMIT_REACHED, out);
+        }
         return ALERT_DECRYPT_FAILED;
     }
     /* 5. persistence bound first, then the window (REQ-REPLAY-008, -003) */
@@ -465,7 +537,12 @@ edhoc_alert rec_receive(rec_layer *l, const uint8_t *record, size_t len, uint8_t
         l->ack_expected = 0;
         return ALERT_NONE;
     case CT_CLOSE:
+        if (!close_body_ok(*body, *body_len)) {
+            *detail = "close body is not null or a tstr of at most 128 bytes";
+            return close_with(l, ALERT_DECODE_ERROR, out); /* REQ-REC-006 */
+        }
         l->closed = 1; /* REQ-REC-007: no reply */
+        l->pending = 0;
         return ALERT_NONE;
     default:
         return close_with(l, ALERT_UNEXPECTED_MESSAGE, out);
@@ -500,6 +577,7 @@ void rec_to_blob(const rec_layer *l, int initiator, int32_t suite_id, rec_blob *
         b->recv[i].epoch = l->recv[i].epoch;
         b->recv[i].has_bound = l->recv[i].has_bound;
         b->recv[i].bound = l->recv[i].bound;
+        b->recv[i].count_v = l->recv[i].count_v_bound;
         memcpy(b->recv[i].prk_out, l->recv[i].prk_out, HASH_MAX_LEN);
     }
 }
@@ -538,6 +616,8 @@ int rec_from_blob(rec_layer *l, const rec_blob *b)
         r->epoch = b->recv[i].epoch;
         memcpy(r->prk_out, b->recv[i].prk_out, HASH_MAX_LEN);
         derive_keys(l, r->prk_out, NULL, r->key, r->iv);
+        r->count_v = b->recv[i].count_v; /* REQ-KU-013: never below the true count */
+        r->count_v_bound = b->recv[i].count_v;
         if (b->recv[i].has_bound) { /* REQ-REPLAY-009 */
             r->has_bound = 1;
             r->bound = b->recv[i].bound;

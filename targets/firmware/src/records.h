@@ -30,6 +30,8 @@ typedef struct {
     uint8_t iv[REC_MAX_IV];
     uint64_t top, bitmap;          /* bit i = PIV top - i accepted */
     uint64_t bound;                /* P_r */
+    uint64_t count_v;              /* failed decryptions (§7.9) */
+    uint64_t count_v_bound;        /* the persisted count_v: K ahead (REQ-KU-013) */
 } rec_recipient;
 
 typedef struct {
@@ -50,6 +52,8 @@ typedef struct {
     int ack_expected;
     uint8_t ack_epoch;
     int dirty;                     /* persisted state changed */
+    size_t binding_context_len;    /* 0 (TAP transport, TCP) or 1 (serial: h'00', REQ-SER-006) */
+    uint8_t binding_context;
 } rec_layer;
 
 /* Build the epoch-0 contexts from a completed handshake (chapter 6 §6.6). */
@@ -69,11 +73,17 @@ edhoc_alert rec_send(rec_layer *l, uint8_t content_type, const uint8_t *body, si
 edhoc_alert rec_receive(rec_layer *l, const uint8_t *record, size_t len, uint8_t *plain,
                         uint8_t *content_type, const uint8_t **body, size_t *body_len,
                         rec_out *out, const char **detail);
+/* Close the session with `alert` (a close record in out while the sender key can encrypt). */
+edhoc_alert rec_close(rec_layer *l, edhoc_alert alert, rec_out *out);
 edhoc_alert rec_start_key_update(rec_layer *l, const uint8_t nonce[REC_NONCE_LEN], rec_out *out);
 
 /* EDHOC_Exporter of the committed epoch. */
 void rec_exporter(const rec_layer *l, uint64_t label, const uint8_t *context, size_t context_len,
                   uint8_t *out, size_t len);
+
+/* §7.9 limit_q and the layer's limit_v (for limit_exceeded, §9.2). */
+uint64_t rec_limit_q(void);
+uint64_t rec_limit_v(const rec_layer *l);
 
 /* The persisted form: PRK_outs, epochs and bounds; keys are re-derived on restore. */
 typedef struct {
@@ -87,6 +97,7 @@ typedef struct {
         uint8_t valid, epoch, has_bound, reserved;
         uint8_t prk_out[HASH_MAX_LEN];
         uint64_t bound;
+        uint64_t count_v;
     } recv[2];
 } rec_blob;
 

@@ -4,10 +4,12 @@
 #include <string.h>
 
 #include "aead.h"
+#include "audit.h"
 #include "cbor.h"
 #include "config.h"
 #include "edhoc.h"
 #include "hkdf.h"
+#include "link.h"
 #include "ctx_pool.h"
 #include "measure.h"
 #include "platform.h"
@@ -40,10 +42,12 @@ enum {
     CMD_APP_RECEIVE = 84,
     CMD_EXPORT = 85,
     CMD_KEY_UPDATE = 86,
+    CMD_APP_POLL = 87,
     CMD_SESSION_INFO = 88,
     CMD_SESSION_CLOSE = 89,
     CMD_SUBSCRIBE_DELIVER = 91,
     CMD_MEASURE = 96,
+    CMD_AUDIT_READ = 97,
 };
 
 static const uint8_t IMPLEMENTED[] = {
@@ -51,9 +55,9 @@ static const uint8_t IMPLEMENTED[] = {
     CMD_MLKEM_DECAPS, CMD_SIG_KEYGEN, CMD_SIG_SIGN,   CMD_SIG_VERIFY,   CMD_AEAD_SEAL,
     CMD_AEAD_OPEN,  CMD_HKDF,       CMD_HASH,
     CMD_ACCUMULATED, CMD_CRED_LOAD,  CMD_SESSION_START, CMD_SESSION_DELIVER, CMD_APP_SEND,
-    CMD_APP_RECEIVE, CMD_EXPORT,    CMD_KEY_UPDATE, CMD_SESSION_INFO,
+    CMD_APP_RECEIVE, CMD_EXPORT,    CMD_KEY_UPDATE, CMD_APP_POLL,   CMD_SESSION_INFO,
     CMD_SESSION_CLOSE, CMD_SUBSCRIBE_DELIVER,
-    CMD_MEASURE,
+    CMD_MEASURE,    CMD_AUDIT_READ,
 };
 
 static const char *const PRIMITIVES[] = {
@@ -64,13 +68,50 @@ static const char *const PRIMITIVES[] = {
     "sha512",     "sha3-256",   "sha3-512",    "shake128",   "shake256",
 };
 
-/* Outputs of the primitives: written during the measured interval, encoded after it. */
-static uint8_t out_buf[TAP_MAX_RESPONSE];
+/* One buffer holds the response, the result map and the outputs of the measured interval, so
+ * a command costs no RAM beyond max_tap_response (the RAM budget of the firmware README). The
+ * result map is encoded at TAP_RESULT_AT and moved to the front once the envelope's length is
+ * known; outputs (a signature, a handshake message, a record) are written at TAP_OUT_AT during
+ * the measured interval and moved down into the map by tap_put_output. The map's keys and
+ * small values before an output take less than the TAP_OUT_AT - TAP_RESULT_AT bytes between. */
+#define TAP_RESULT_AT 16u
+#define TAP_OUT_AT (TAP_RESULT_AT + 128u)
+
+static uint8_t response[TAP_MAX_RESPONSE];
+static uint8_t *const out_buf = response + TAP_OUT_AT;
+#define OUT_CAP (TAP_MAX_RESPONSE - TAP_OUT_AT)
+
+uint8_t *tap_response_buffer(size_t *cap)
+{
+    *cap = sizeof(response);
+    return response;
+}
 
 uint8_t *tap_out_buffer(size_t *cap)
 {
-    *cap = sizeof(out_buf);
+    *cap = OUT_CAP;
     return out_buf;
+}
+
+void tap_put_output(cbor_writer *w, const uint8_t *data, size_t len)
+{
+    uintptr_t dst, src = (uintptr_t)data, lo = (uintptr_t)w->buf;
+
+    cbor_put_head(w, CBOR_BSTR, len);
+    if (w->overflow || w->cap - w->pos < len) {
+        w->overflow = 1;
+        return;
+    }
+    dst = lo + w->pos;
+    if (len > 0 && src >= lo && src < lo + w->cap && dst > src) {
+        /* the map has grown into the output before it was moved: never send corrupt bytes */
+        w->overflow = 1;
+        return;
+    }
+    if (len > 0) {
+        memmove(w->buf + w->pos, data, len);
+    }
+    w->pos += len;
 }
 
 enum { ARG_OK = 0, ARG_MISSING = 1, ARG_WRONG_TYPE = 2 };
@@ -281,7 +322,11 @@ static int cmd_identify(tap_ctx *t)
     tap_put_key(w, "product");
     cbor_put_text(w, plat_product());
     tap_put_key(w, "bindings");
-    cbor_put_head(w, CBOR_ARRAY, 0);
+    /* serial only where the line runs the serial framing (channel 0 exists, REQ-TAP-008) */
+    cbor_put_head(w, CBOR_ARRAY, link_available() ? 1 : 0);
+    if (link_available()) {
+        cbor_put_text(w, "serial");
+    }
     tap_put_key(w, "commands");
     cbor_put_head(w, CBOR_ARRAY, sizeof(IMPLEMENTED));
     for (i = 0; i < sizeof(IMPLEMENTED); i++) {
@@ -304,7 +349,7 @@ static int cmd_identify(tap_ctx *t)
         cbor_put_text(w, PRIMITIVES[i]);
     }
     tap_put_key(w, "serial_mtu");
-    cbor_put_uint(w, SERIAL_MTU);
+    cbor_put_uint(w, link_available() ? SERIAL_MTU : 0);
     tap_put_key(w, "replay_window");
     cbor_put_uint(w, REC_WINDOW);
     tap_put_key(w, "max_hs_message");
@@ -341,6 +386,7 @@ static int cmd_reset(tap_ctx *t)
     } else {
         tap_proto_reset(1);
         measure_clear();
+        audit_clear(); /* §13.9: "all" and "factory" empty the audit buffer and its lost count */
     }
     cbor_put_head(t->w, CBOR_MAP, 0);
     return 0;
@@ -356,7 +402,7 @@ static int cmd_echo(tap_ctx *t)
     }
     cbor_put_head(t->w, CBOR_MAP, 1);
     tap_put_key(t->w, "data");
-    cbor_put_bytes(t->w, data, len);
+    tap_put_output(t->w, data, len);
     return 0;
 }
 
@@ -378,14 +424,14 @@ static int cmd_mlkem_keygen(tap_ctx *t)
     unsigned set;
     mlkem_sizes sz;
     const uint8_t *d, *z;
-    uint8_t *ek = out_buf, *dk;
+    uint8_t *dk = out_buf, *ek; /* in the order the map puts them (tap_put_output) */
     int rc;
 
     if (kem_set(t, &set, &sz) != 0 || tap_get_fixed(t, "d", &d, 32) != 0 ||
         tap_get_fixed(t, "z", &z, 32) != 0) {
         return -1;
     }
-    dk = ek + sz.ek;
+    ek = dk + sz.dk;
     measure_begin();
     rc = prim_mlkem_keygen(set, d, z, ek, dk);
     measure_end(CMD_MLKEM_KEYGEN);
@@ -394,9 +440,9 @@ static int cmd_mlkem_keygen(tap_ctx *t)
     }
     cbor_put_head(t->w, CBOR_MAP, 2);
     tap_put_key(t->w, "dk");
-    cbor_put_bytes(t->w, dk, sz.dk);
+    tap_put_output(t->w, dk, sz.dk);
     tap_put_key(t->w, "ek");
-    cbor_put_bytes(t->w, ek, sz.ek);
+    tap_put_output(t->w, ek, sz.ek);
     return 0;
 }
 
@@ -421,9 +467,9 @@ static int cmd_mlkem_encaps(tap_ctx *t)
     }
     cbor_put_head(t->w, CBOR_MAP, 2);
     tap_put_key(t->w, "c");
-    cbor_put_bytes(t->w, c, sz.ct);
+    tap_put_output(t->w, c, sz.ct);
     tap_put_key(t->w, "k");
-    cbor_put_bytes(t->w, k, 32);
+    tap_put_output(t->w, k, 32);
     return 0;
 }
 
@@ -446,7 +492,7 @@ static int cmd_mlkem_decaps(tap_ctx *t)
     }
     cbor_put_head(t->w, CBOR_MAP, 1);
     tap_put_key(t->w, "k");
-    cbor_put_bytes(t->w, out_buf, 32);
+    tap_put_output(t->w, out_buf, 32);
     return 0;
 }
 
@@ -455,9 +501,9 @@ static int sig_alg(tap_ctx *t, int64_t *alg, mldsa_sizes *sizes)
     if (tap_get_int(t, "alg", alg) != 0) {
         return -1;
     }
-    if (prim_mldsa_sizes(*alg, sizes) != 0) {
+    if (prim_sig_sizes(*alg, sizes) != 0) {
         return tap_fail(t, TAP_UNSUPPORTED, "signature algorithm not implemented (ML-DSA-44 -48, "
-                                        "ML-DSA-65 -49)");
+                                        "ML-DSA-65 -49, Falcon-512 -65601)");
     }
     return 0;
 }
@@ -475,16 +521,16 @@ static int cmd_sig_keygen(tap_ctx *t)
     }
     sk = pk + sz.pk;
     measure_begin();
-    rc = prim_mldsa_keygen(alg, seed, pk, sk);
+    rc = prim_sig_keygen(alg, seed, pk, sk);
     measure_end(CMD_SIG_KEYGEN);
     if (rc != 0) {
         return prim_fail(t, rc);
     }
     cbor_put_head(t->w, CBOR_MAP, 2);
     tap_put_key(t->w, "pk");
-    cbor_put_bytes(t->w, pk, sz.pk);
+    tap_put_output(t->w, pk, sz.pk);
     tap_put_key(t->w, "sk");
-    cbor_put_bytes(t->w, sk, sz.sk);
+    tap_put_output(t->w, sk, sz.sk);
     return 0;
 }
 
@@ -506,14 +552,14 @@ static int cmd_sig_sign(tap_ctx *t)
         return tap_fail(t, TAP_INVALID_INPUT, "ML-DSA context is at most 255 bytes");
     }
     measure_begin();
-    rc = prim_mldsa_sign(alg, sk, msg, msg_len, ctx, ctx_len, rnd, out_buf, &sig_len);
+    rc = prim_sig_sign(alg, sk, msg, msg_len, ctx, ctx_len, rnd, out_buf, &sig_len);
     measure_end(CMD_SIG_SIGN);
     if (rc != 0) {
         return prim_fail(t, rc);
     }
     cbor_put_head(t->w, CBOR_MAP, 1);
     tap_put_key(t->w, "sig");
-    cbor_put_bytes(t->w, out_buf, sig_len);
+    tap_put_output(t->w, out_buf, sig_len);
     return 0;
 }
 
@@ -612,7 +658,7 @@ static int cmd_aead_seal(tap_ctx *t)
     measure_end(CMD_AEAD_SEAL);
     cbor_put_head(t->w, CBOR_MAP, 1);
     tap_put_key(t->w, "ct");
-    cbor_put_bytes(t->w, out_buf, pt_len + p->tag_len);
+    tap_put_output(t->w, out_buf, pt_len + p->tag_len);
     return 0;
 }
 
@@ -633,7 +679,7 @@ static int cmd_aead_open(tap_ctx *t)
     cbor_put_head(t->w, CBOR_MAP, valid ? 2 : 1);
     if (valid) {
         tap_put_key(t->w, "pt");
-        cbor_put_bytes(t->w, out_buf, ct_len - p->tag_len);
+        tap_put_output(t->w, out_buf, ct_len - p->tag_len);
     }
     tap_put_key(t->w, "valid");
     cbor_put_bool(t->w, valid);
@@ -655,6 +701,8 @@ static int cmd_hkdf(tap_ctx *t)
     int extract, expand;
     span info_span;
     uint8_t prk_buf[HASH_MAX_LEN];
+    /* map head, "okm" and a 3-byte bstr head precede it: up to 8168 bytes fit the response */
+    uint8_t *okm = response + TAP_RESULT_AT + 8u;
 
     if (tap_get_int(t, "hash", &alg) != 0 || tap_get_text(t, "mode", &mode, &mode_len, 1) != 0) {
         return -1;
@@ -680,7 +728,7 @@ static int cmd_hkdf(tap_ctx *t)
         if (len == 0 || len > 255u * hl) {
             return tap_fail(t, TAP_INVALID_INPUT, "len must be 1..255 x hash length (REQ-TAP-007)");
         }
-        if (len + 16u > TAP_MAX_RESPONSE) {
+        if (len + TAP_RESULT_AT + 8u > TAP_MAX_RESPONSE) {
             return tap_fail(t, TAP_TOO_LARGE, "result would exceed max_tap_response");
         }
     }
@@ -689,21 +737,21 @@ static int cmd_hkdf(tap_ctx *t)
     }
     measure_begin();
     if (extract) {
-        hkdf_extract(alg, salt, salt_len, ikm, ikm_len, expand ? prk_buf : out_buf);
+        hkdf_extract(alg, salt, salt_len, ikm, ikm_len, expand ? prk_buf : okm);
         prk = prk_buf;
         prk_len = hl;
     }
     if (expand) {
         info_span.data = info;
         info_span.len = info_len;
-        hkdf_expand(alg, prk, prk_len, &info_span, 1, out_buf, (size_t)len);
+        hkdf_expand(alg, prk, prk_len, &info_span, 1, okm, (size_t)len);
     }
     measure_end(CMD_HKDF);
     memset(prk_buf, 0, sizeof(prk_buf));
     out_len = expand ? (size_t)len : hl;
     cbor_put_head(t->w, CBOR_MAP, 1);
     tap_put_key(t->w, "okm");
-    cbor_put_bytes(t->w, out_buf, out_len);
+    tap_put_output(t->w, okm, out_len);
     return 0;
 }
 
@@ -735,7 +783,7 @@ static int cmd_hash(tap_ctx *t)
     }
     cbor_put_head(t->w, CBOR_MAP, 1);
     tap_put_key(t->w, "digest");
-    cbor_put_bytes(t->w, out_buf, out_len);
+    tap_put_output(t->w, out_buf, out_len);
     return 0;
 }
 
@@ -770,7 +818,7 @@ static int cmd_accumulated(tap_ctx *t)
     tap_put_key(t->w, "n");
     cbor_put_uint(t->w, n);
     tap_put_key(t->w, "digest");
-    cbor_put_bytes(t->w, out_buf, 32);
+    tap_put_output(t->w, out_buf, 32);
     return 0;
 }
 
@@ -875,12 +923,10 @@ size_t tap_too_large(uint8_t *resp, size_t cap)
                     "request above max_tap_request (REQ-TAP-006)");
 }
 
-static uint8_t result_buf[TAP_MAX_RESPONSE];
-
 size_t tap_handle(const uint8_t *req, size_t req_len, uint8_t *resp, size_t resp_cap)
 {
     cbor_reader r = {req, req_len, 0};
-    cbor_writer w = {result_buf, sizeof(result_buf), 0, 0};
+    cbor_writer w = {resp + TAP_RESULT_AT, resp_cap - TAP_RESULT_AT, 0, 0};
     tap_args args;
     tap_ctx t = {&w, &args, TAP_OK, NULL};
     int major;
@@ -900,12 +946,16 @@ size_t tap_handle(const uint8_t *req, size_t req_len, uint8_t *resp, size_t resp
                         "request_id must be an unsigned integer");
     }
     has_id = 1;
-    if (parse_args(&r, &args) != 0 || r.pos != r.len) {
+    /* The whole request as one decode: depth, item count, map key order and UTF-8 text
+     * (REQ-ENC-005/006/008, REQ-TAP-003). */
+    if (parse_args(&r, &args) != 0 || r.pos != r.len ||
+        cbor_check_sequence(req, req_len, NULL) != 0) {
         return envelope(resp, resp_cap, has_id, id, TAP_MALFORMED, NULL, 0,
                         "args must be one well-formed map with unique text keys, and nothing may "
                         "follow the request");
     }
     tap_proto_restore();
+    tap_proto_tick(plat_millis()); /* timers expire between commands too (§13.5) */
     switch (command) {
     case CMD_IDENTIFY: rc = cmd_identify(&t); break;
     case CMD_RESET: rc = cmd_reset(&t); break;
@@ -928,14 +978,17 @@ size_t tap_handle(const uint8_t *req, size_t req_len, uint8_t *resp, size_t resp
     case CMD_APP_RECEIVE: rc = tap_cmd_app_receive(&t); break;
     case CMD_EXPORT: rc = tap_cmd_export(&t); break;
     case CMD_KEY_UPDATE: rc = tap_cmd_key_update(&t); break;
+    case CMD_APP_POLL: rc = tap_cmd_app_poll(&t); break;
     case CMD_SESSION_INFO: rc = tap_cmd_session_info(&t); break;
     case CMD_SESSION_CLOSE: rc = tap_cmd_session_close(&t); break;
     case CMD_SUBSCRIBE_DELIVER: rc = tap_cmd_subscribe_deliver(&t); break;
     case CMD_MEASURE: rc = cmd_measure(&t); break;
+    case CMD_AUDIT_READ: rc = tap_cmd_audit_read(&t); break;
     default: rc = tap_fail(&t, TAP_UNKNOWN_COMMAND, "command code not implemented"); break;
     }
     /* A failed primitive must not leak hash-context slots into the next command. */
     ctx_pool_reset();
+    tap_proto_tick(plat_millis()); /* the timers of states this command entered start now */
     if (rc != 0) {
         return envelope(resp, resp_cap, has_id, id, t.status, NULL, 0, t.error);
     }
@@ -943,5 +996,5 @@ size_t tap_handle(const uint8_t *req, size_t req_len, uint8_t *resp, size_t resp
         return envelope(resp, resp_cap, has_id, id, TAP_TOO_LARGE, NULL, 0,
                         "result would exceed max_tap_response");
     }
-    return envelope(resp, resp_cap, has_id, id, t.status, result_buf, w.pos, NULL);
+    return envelope(resp, resp_cap, has_id, id, t.status, resp + TAP_RESULT_AT, w.pos, NULL);
 }

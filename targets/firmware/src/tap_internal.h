@@ -40,8 +40,13 @@ int tap_get_uint(tap_ctx *t, const char *key, uint64_t *value);
 int tap_get_int(tap_ctx *t, const char *key, int64_t *value);
 int tap_get_text(tap_ctx *t, const char *key, const char **text, size_t *len, int optional);
 void tap_put_key(cbor_writer *w, const char *key);
-/* The buffer primitive outputs are written to during the measured interval. */
+/* Where outputs are written during the measured interval (primitive results, handshake
+ * messages, records): the tail of the response buffer, see tap.c. Free between commands, so the
+ * serial link's handshake and record steps use it too. */
 uint8_t *tap_out_buffer(size_t *cap);
+/* Put an output as a bstr; unlike cbor_put_bytes it may move bytes from the out buffer down into
+ * the same response buffer (and fails the result rather than corrupt it). */
+void tap_put_output(cbor_writer *w, const uint8_t *data, size_t len);
 /* Protocol-role commands (tap_proto.c): CRED_LOAD, SESSION_START, SESSION_DELIVER, EXPORT. */
 int tap_cmd_cred_load(tap_ctx *t);
 int tap_cmd_session_start(tap_ctx *t);
@@ -52,9 +57,12 @@ int tap_cmd_app_receive(tap_ctx *t);
 int tap_cmd_key_update(tap_ctx *t);
 int tap_cmd_subscribe_deliver(tap_ctx *t);
 int tap_cmd_session_info(tap_ctx *t);
+int tap_cmd_app_poll(tap_ctx *t);
 int tap_cmd_session_close(tap_ctx *t);
 /* Restore persisted sessions (once, before the first request is handled). */
 void tap_proto_restore(void);
+/* Run the state timer and key-update timeout of every session (before and after each command). */
+void tap_proto_tick(uint32_t now_ms);
 /* RESET: scope_all also drops credentials. */
 void tap_proto_reset(int scope_all);
 /* The raw value of an argument (for arrays and bstr/int unions), or NULL if absent. */

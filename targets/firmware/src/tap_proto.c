@@ -3,10 +3,13 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "audit.h"
 #include "crc32.h"
 #include "edhoc.h"
+#include "link.h"
 #include "measure.h"
 #include "nvm.h"
+#include "platform.h"
 #include "prims.h"
 #include "pubsub.h"
 #include "records.h"
@@ -22,6 +25,7 @@ enum {
     CMD_APP_RECEIVE = 84,
     CMD_EXPORT = 85,
     CMD_KEY_UPDATE = 86,
+    CMD_APP_POLL = 87,
     CMD_SESSION_INFO = 88,
     CMD_SESSION_CLOSE = 89,
     CMD_SUBSCRIBE_DELIVER = 91,
@@ -31,19 +35,262 @@ enum {
 #define EDHOC_MAX_SESSIONS 2u
 #endif
 
+/* The close record a timer produced: option (<= 14) + content type + "key_update_failed" + tag. */
+#define EXPIRY_OUT 64u
+
 typedef struct {
     uint64_t id; /* 0: free */
+    int link;    /* transport "link": messages and records travel on serial channel 0 */
+    int echo;    /* the test application echoes received application_data (link only) */
     edhoc_session hs;
     rec_layer rec;
+    /* Timers (spec §13.5 "Timers"): the WAIT state the state timer runs for (REQ-HS-037) and
+     * since when; since when our key update is outstanding (REQ-KU-006). */
+    edhoc_state timed_state;
+    uint32_t state_since;
+    int ku_timed;
+    uint32_t ku_since;
+    /* A timer closed the session: the next command that uses it answers with this alert and the
+     * close record (once); later ones see a closed session. */
+    edhoc_alert expired;
+    int expiry_reported;
+    uint8_t expiry_out[EXPIRY_OUT];
+    size_t expiry_len;
+    /* Audit (chapter 9): when SESSION_START ran (duration_ms) and whether the peer proved its
+     * credential (the peer kid outlives the keys in later events). */
+    uint32_t started_ms;
+    int authenticated;
 } session_slot;
 
 static session_slot sessions[EDHOC_MAX_SESSIONS];
 static uint64_t next_session_id = 1;
 
+static int answered_expiry(tap_ctx *t);
+
+/* --- audit events (chapter 9, §10.2 "audit"), field for field as the reference writes them -- */
+
+static void audit_base(const session_slot *slot, audit_entry *e, audit_event event,
+                       int with_suite)
+{
+    const edhoc_session *s = &slot->hs;
+    memset(e, 0, sizeof(*e));
+    e->event = (uint8_t)event;
+    e->initiator = (uint8_t)(s->initiator != 0);
+    if (slot->authenticated && s->peer != NULL) {
+        memcpy(e->peer, s->peer->kid, s->peer->kid_len);
+        e->peer_len = (uint8_t)s->peer->kid_len;
+    }
+    /* `suite` is the completed session's; null before DONE and once the keys are discarded */
+    if (with_suite && s->suite != NULL && s->state == EDHOC_DONE) {
+        e->has_suite = 1;
+        e->suite = s->suite->id;
+    }
+}
+
+/* The event of an alert raised (local) or received (peer) in `state` (REQ-ERR-006). */
+static void audit_alert(const session_slot *slot, edhoc_alert alert, int origin,
+                        edhoc_state state, int64_t err_code, int with_suite)
+{
+    audit_entry e;
+    if (alert == ALERT_UNKNOWN_CREDENTIAL || alert == ALERT_AUTHENTICATION_FAILED ||
+        alert == ALERT_TOFU_DISABLED) {
+        audit_base(slot, &e, AUDIT_AUTH_FAILED, with_suite);
+        /* stage: the message whose credential or proof was refused */
+        if (origin == AUDIT_ORIGIN_PEER) {
+            e.code = slot->hs.initiator ? AUDIT_STAGE_MESSAGE_3 : AUDIT_STAGE_MESSAGE_2;
+        } else if (state == EDHOC_WAIT_M2 || state == EDHOC_WAIT_M3) {
+            e.code = state == EDHOC_WAIT_M2 ? AUDIT_STAGE_MESSAGE_2 : AUDIT_STAGE_MESSAGE_3;
+        } else {
+            e.code = slot->hs.initiator ? AUDIT_STAGE_MESSAGE_2 : AUDIT_STAGE_MESSAGE_3;
+        }
+    } else if (alert == ALERT_DECRYPT_FAILED) {
+        audit_base(slot, &e, AUDIT_DECRYPT_FAILED, with_suite);
+        e.code = AUDIT_REASON_NONE; /* context handshake */
+    } else {
+        audit_base(slot, &e, AUDIT_HANDSHAKE_FAILED, with_suite);
+    }
+    e.alert = (uint8_t)alert;
+    e.origin = (uint8_t)origin;
+    e.state = (uint8_t)state;
+    if (err_code != 0) {
+        e.has_value = 1;
+        e.value = err_code;
+    }
+    audit_emit(&e);
+}
+
+/* After edhoc_deliver: peer_authenticated + handshake_completed, or the alert's event. */
+static void audit_handshake(session_slot *slot, edhoc_state before, const edhoc_out *out, int rc)
+{
+    audit_entry e;
+    const edhoc_session *s = &slot->hs;
+
+    if (out->retransmission) {
+        return; /* REQ-HS-038: nothing was processed */
+    }
+    if (rc != 0) {
+        /* after an error in DONE the keys are gone: no suite, as for a failed handshake */
+        audit_alert(slot, out->alert, out->err_code != 0 ? AUDIT_ORIGIN_PEER : AUDIT_ORIGIN_LOCAL,
+                    before, out->err_code, 0);
+        return;
+    }
+    if (s->state != EDHOC_DONE || before == EDHOC_DONE) {
+        return;
+    }
+    slot->authenticated = 1;
+    audit_base(slot, &e, AUDIT_PEER_AUTHENTICATED, 1);
+    e.cred = s->peer;
+    audit_emit(&e);
+    audit_base(slot, &e, AUDIT_HANDSHAKE_COMPLETED, 1);
+    memcpy(e.c_i, s->c_i, s->c_i_len);
+    e.c_i_len = (uint8_t)s->c_i_len;
+    memcpy(e.c_r, s->c_r, s->c_r_len);
+    e.c_r_len = (uint8_t)s->c_r_len;
+    e.value = (int64_t)(uint32_t)(plat_millis() - slot->started_ms);
+    audit_emit(&e);
+}
+
+static void audit_limit(const session_slot *slot, int limit)
+{
+    audit_entry e;
+    audit_base(slot, &e, AUDIT_LIMIT_EXCEEDED, 1);
+    e.code = (uint8_t)limit;
+    e.value = (int64_t)(limit == AUDIT_LIMIT_V ? rec_limit_v(&slot->rec) : rec_limit_q());
+    audit_emit(&e);
+}
+
+/* A send (APP_SEND, KEY_UPDATE) refused: count_q reached limit_q (REQ-KU-011). */
+static void audit_send(const session_slot *slot, edhoc_alert alert)
+{
+    if (alert == ALERT_USAGE_LIMIT_REACHED) {
+        audit_limit(slot, AUDIT_LIMIT_Q);
+    }
+}
+
+/* rec_receive with its audit events: replay_dropped, decrypt_failed, limit_exceeded, rekey,
+ * and the alert of a close record (ours or the peer's). */
+static edhoc_alert receive_record(session_slot *slot, const uint8_t *record, size_t len,
+                                  uint8_t *plain, uint8_t *content_type, const uint8_t **body,
+                                  size_t *body_len, rec_out *out, const char **detail)
+{
+    rec_layer *l = &slot->rec;
+    int was_pending = l->pending, was_closed = l->closed;
+    uint8_t epoch = l->send_epoch, nonce[REC_NONCE_LEN];
+    uint64_t count_v[2], pn = 0;
+    audit_entry e;
+    edhoc_alert alert;
+    size_t i;
+
+    memcpy(nonce, l->pending_nonce, sizeof(nonce));
+    count_v[0] = l->recv[0].count_v;
+    count_v[1] = l->recv[1].count_v;
+    *content_type = 0;
+    alert = rec_receive(l, record, len, plain, content_type, body, body_len, out, detail);
+    switch (alert) {
+    case ALERT_REPLAY_DETECTED:
+        /* the header was read before the replay check: option_len, flags, PIV */
+        for (i = 0; i < (size_t)(record[1] & 0x07u); i++) {
+            pn = (pn << 8) | record[2 + i];
+        }
+        audit_base(slot, &e, AUDIT_REPLAY_DROPPED, 1);
+        e.value = (int64_t)pn;
+        audit_emit(&e);
+        return alert;
+    case ALERT_DECRYPT_FAILED:
+    case ALERT_USAGE_LIMIT_REACHED:
+        if (alert == ALERT_USAGE_LIMIT_REACHED && l->closed == was_closed) {
+            break;
+        }
+        audit_base(slot, &e, AUDIT_DECRYPT_FAILED, 1);
+        if (*detail != NULL && strcmp(*detail, "no context") == 0) {
+            e.code = AUDIT_REASON_NO_CONTEXT;
+        } else {
+            e.code = AUDIT_REASON_AUTH_FAILED;
+            e.value = (int64_t)(alert == ALERT_USAGE_LIMIT_REACHED ? rec_limit_v(l) : 0);
+            for (i = 0; i < 2; i++) {
+                if (l->recv[i].count_v != count_v[i]) {
+                    e.value = (int64_t)l->recv[i].count_v;
+                }
+            }
+        }
+        audit_emit(&e);
+        if (alert == ALERT_USAGE_LIMIT_REACHED) {
+            audit_limit(slot, AUDIT_LIMIT_V); /* REQ-KU-012 */
+        }
+        return alert;
+    default:
+        break;
+    }
+    if (alert != ALERT_NONE) {
+        if (l->closed && !was_closed) {
+            audit_alert(slot, alert, AUDIT_ORIGIN_LOCAL, EDHOC_DONE, 0, 1); /* our close record */
+        }
+        return alert;
+    }
+    if (*content_type == CT_CLOSE && *body_len > 0 && (*body)[0] != 0xf6) {
+        /* the peer closed with an alert: a tstr naming it (REQ-REC-006 checked its shape) */
+        cbor_reader r;
+        int major;
+        uint64_t n;
+        r.data = *body;
+        r.len = *body_len;
+        r.pos = 0;
+        if (cbor_read_head(&r, &major, &n) == 0 && major == CBOR_TSTR) {
+            audit_alert(slot, edhoc_alert_named(r.data + r.pos, (size_t)n), AUDIT_ORIGIN_PEER,
+                        EDHOC_DONE, 0, 1);
+        }
+        return alert;
+    }
+    if (*content_type == CT_KEY_UPDATE && (l->send_epoch != epoch || (was_pending && !l->pending))) {
+        /* the peer's key update adopted (or ours, when both sent the same nonce) */
+        audit_base(slot, &e, AUDIT_REKEY, 1);
+        e.value = l->send_epoch;
+        e.code = was_pending && memcmp(*body, nonce, REC_NONCE_LEN) == 0 ? AUDIT_BY_LOCAL
+                                                                          : AUDIT_BY_PEER;
+        audit_emit(&e);
+    } else if (was_pending && !l->pending && !l->closed) {
+        /* the first record of our new epoch completed our key update (REQ-KU-004) */
+        audit_base(slot, &e, AUDIT_REKEY, 1);
+        e.value = l->send_epoch;
+        e.code = AUDIT_BY_LOCAL;
+        audit_emit(&e);
+    }
+    memset(nonce, 0, sizeof(nonce));
+    return alert;
+}
+
+/* --- the serial link (transport "link", spec §12.1) ------------------------------------------
+ * At most one established session on channel 0 (REQ-SER-008): `link_est`. A new link session
+ * runs its handshake as `link_hs` beside it and replaces it when it reaches DONE. */
+
+/* Application data the echo-less test application received, for APP_POLL: (len16, bytes)*. */
+#define LINK_INBOX (REC_MAX_PLAINTEXT + 2u) /* one largest record, or several small ones */
+
+static session_slot *link_hs;
+static session_slot *link_est;
+static int rto_armed;
+static uint32_t rto_deadline, rto_ms;
+static unsigned resends_left;
+static uint32_t link_kind_drops; /* REQ-SER-006 / -011: reserved kinds and unroutable input */
+static uint8_t inbox[LINK_INBOX];
+static size_t inbox_used;
+
+static void unlink_slot(const session_slot *slot)
+{
+    if (link_hs == slot) {
+        link_hs = NULL;
+        rto_armed = 0;
+    }
+    if (link_est == slot) {
+        link_est = NULL;
+        inbox_used = 0;
+    }
+}
+
 /* --- persistence of established sessions (spec §7.7): one NVM slot per session slot --------- */
 
 #define NVM_MAGIC 0x50514E56u /* "PQNV" */
-#define NVM_VERSION 1u
+#define NVM_VERSION 3u /* 2: count_v per recipient context (REQ-KU-013); 3: 7-byte IDs */
 
 typedef struct {
     uint32_t magic, version;
@@ -126,10 +373,12 @@ void tap_proto_restore(void)
 void tap_proto_reset(int scope_all)
 {
     size_t i;
-    memset(sessions, 0, sizeof(sessions));
     for (i = 0; i < EDHOC_MAX_SESSIONS; i++) {
+        unlink_slot(&sessions[i]);
+        edhoc_release(&sessions[i].hs);
         forget(i);
     }
+    memset(sessions, 0, sizeof(sessions));
     if (scope_all) {
         cred_reset();
         pubsub_reset(); /* the (kid, topic) windows belong to the publishers' credentials */
@@ -159,12 +408,36 @@ static int get_flag(tap_ctx *t, const char *key, int *value)
     return 0;
 }
 
+/* REQ-KS-004: a kid already stored is never re-pinned. Reloading the same bytes is a no-op
+ * (the new copy is dropped, the stored one kept); different bytes fail and keep the stored. */
+static int keep_stored_peer(tap_ctx *t, credential *loaded, const credential **kept)
+{
+    const credential *stored = cred_find_other_peer(loaded);
+    int same;
+
+    *kept = loaded;
+    if (stored == NULL) {
+        return 0;
+    }
+    *kept = stored;
+    same = stored->ccs_len == loaded->ccs_len &&
+           memcmp(stored->ccs, loaded->ccs, loaded->ccs_len) == 0;
+    memset(loaded, 0, sizeof(*loaded));
+    if (!same) {
+        return tap_fail(t, TAP_INVALID_INPUT,
+                        "a peer credential with this kid is stored with different bytes "
+                        "(REQ-KS-004); RESET all before provisioning another key under it");
+    }
+    return 0;
+}
+
 int tap_cmd_cred_load(tap_ctx *t)
 {
     const char *slot, *trust;
     size_t slot_len, trust_len, ccs_len, sk_len = 0, cap;
     const uint8_t *ccs, *sk = NULL, *kid;
     credential *target;
+    const credential *kept;
     mldsa_sizes sz;
     size_t falcon_pk, falcon_sig;
     int persist, own, rc;
@@ -204,13 +477,16 @@ int tap_cmd_cred_load(tap_ctx *t)
         return tap_fail(t, rc == -2 ? TAP_TOO_LARGE : TAP_INVALID_INPUT,
                         "ccs is not a CCS with an AKP key and a bstr kid");
     }
+    kept = target;
     if (!own && prim_falcon_sizes(target->alg, &falcon_pk, &falcon_sig) == 0 &&
         target->pub_len == falcon_pk && falcon_pk <= CRED_MAX_PUBLIC_KEY) {
         /* a Falcon-512 publisher: usable for signed pub/sub, never in a handshake */
+        if (keep_stored_peer(t, target, &kept) != 0) {
+            return -1;
+        }
         cbor_put_head(t->w, CBOR_MAP, 1);
         tap_put_key(t->w, "kid");
-        cbor_put_bytes(t->w, target->kid, target->kid_len);
-        cred_drop_other_peers(target);
+        tap_put_output(t->w, kept->kid, kept->kid_len);
         return 0;
     }
     if (prim_mldsa_sizes(target->alg, &sz) != 0 || target->pub_len != sz.pk ||
@@ -220,7 +496,9 @@ int tap_cmd_cred_load(tap_ctx *t)
                         "credential algorithm not enabled (ML-DSA-44; Falcon-512 for peers)");
     }
     if (!own) {
-        cred_drop_other_peers(target); /* reloading a kid replaces its old credential */
+        if (keep_stored_peer(t, target, &kept) != 0) {
+            return -1;
+        }
     } else {
         if (sz.sk > CRED_MAX_SECRET_KEY || (sk_len != sz.sk && sk_len != 32)) {
             target->loaded = 0;
@@ -241,10 +519,10 @@ int tap_cmd_cred_load(tap_ctx *t)
         }
         *cred_own_secret_len() = sz.sk;
     }
-    kid = target->kid;
+    kid = kept->kid;
     cbor_put_head(t->w, CBOR_MAP, 1);
     tap_put_key(t->w, "kid");
-    cbor_put_bytes(t->w, kid, target->kid_len);
+    tap_put_output(t->w, kid, kept->kid_len);
     return 0;
 }
 
@@ -276,7 +554,8 @@ static int get_c_id(tap_ctx *t, edhoc_session *s)
         return tap_fail(t, TAP_MALFORMED, "c_id must be a byte string or integer");
     }
     if (v > EDHOC_MAX_CID) {
-        return tap_fail(t, TAP_INVALID_INPUT, "c_id is at most 6 bytes (REQ-HS-003)");
+        return tap_fail(t, TAP_INVALID_INPUT,
+                        "c_id is at most 7 bytes (6 for GCM and ChaCha suites, REQ-HS-003)");
     }
     memcpy(s->own_cid, r.data + r.pos, (size_t)v);
     s->own_cid_len = (size_t)v;
@@ -290,7 +569,10 @@ static int get_suites(tap_ctx *t, edhoc_session *s)
     uint64_t count, i, v;
 
     if (tap_get_raw(t, "suites", &r) != 0) {
-        return tap_fail(t, TAP_MALFORMED, "suites is missing");
+        /* §13.5: no suites means the default policy of REQ-SUITE-003, -102 alone. */
+        s->suites[0] = -102;
+        s->suite_count = 1;
+        return 0;
     }
     if (cbor_read_head(&r, &major, &count) != 0 || major != CBOR_ARRAY || count == 0) {
         return tap_fail(t, TAP_MALFORMED, "suites must be a non-empty array of ints");
@@ -333,7 +615,7 @@ static void put_out(cbor_writer *w, const edhoc_out *out)
     tap_put_key(w, "out");
     cbor_put_head(w, CBOR_ARRAY, out->len > 0 ? 1 : 0);
     if (out->len > 0) {
-        cbor_put_bytes(w, out->buf, out->len);
+        tap_put_output(w, out->buf, out->len);
     }
 }
 
@@ -352,6 +634,346 @@ static int protocol_alert(tap_ctx *t, const edhoc_session *s, const edhoc_out *o
     return 0;
 }
 
+/* A default C_R must differ from C_I (REQ-HS-005); C_I is message_1's last item when there is
+ * no EAD_1, which is the only case the default needs to cover. */
+static void avoid_c_i(session_slot *slot, const uint8_t *msg, size_t len)
+{
+    if (!slot->hs.initiator && slot->hs.state == EDHOC_START && slot->hs.own_cid_len == 1 &&
+        len > 0 && msg[len - 1] == slot->hs.own_cid[0]) {
+        slot->hs.own_cid[0] = (uint8_t)(slot->hs.own_cid[0] + 1);
+    }
+}
+
+/* --- sessions on the serial link ------------------------------------------------------------ */
+
+/* Persist a record-state change before anything leaves the device (REQ-REPLAY-006/008); a
+ * closed session is forgotten. -1 if the NVM write failed (then nothing may be sent). */
+static int save(session_slot *slot)
+{
+    size_t index = (size_t)(slot - sessions);
+    if (slot->rec.closed) {
+        forget(index);
+        return 0;
+    }
+    return slot->rec.dirty ? persist(index) : 0;
+}
+
+static void arm_retransmission(uint32_t now_ms)
+{
+    rto_ms = LINK_RTO_MS;
+    resends_left = LINK_MAX_RETRANSMISSIONS;
+    rto_deadline = now_ms + rto_ms;
+    rto_armed = 1;
+}
+
+/* SESSION_START put `slot` on the link: an older link handshake is abandoned (its slot freed),
+ * an Initiator's message_1 goes out on channel 0 and `out` stays empty (§13.3 notes). */
+static void link_adopt(session_slot *slot, edhoc_out *out)
+{
+    if (link_hs != NULL && link_hs != slot) {
+        session_slot *old = link_hs;
+        unlink_slot(old);
+        edhoc_release(&old->hs);
+        memset(old, 0, sizeof(*old));
+    }
+    link_hs = slot;
+    rto_armed = 0;
+    if (out->len > 0) {
+        link_send(LINK_KIND_HANDSHAKE, out->buf, out->len);
+        out->len = 0;
+        if (slot->hs.initiator) {
+            arm_retransmission(plat_millis());
+        }
+    }
+}
+
+/* Records a link session produced go out on channel 0 instead of in `out`. */
+static void emit_records(const session_slot *slot, rec_out *out)
+{
+    if (slot->link && out->len > 0) {
+        link_send(LINK_KIND_RECORD, out->buf, out->len);
+        out->len = 0;
+    }
+}
+
+/* The handshake of the link session completed: records start, the old session goes. */
+static void link_established(session_slot *slot)
+{
+    rec_init(&slot->rec, &slot->hs);
+    slot->rec.binding_context = LINK_BINDING_CONTEXT;
+    slot->rec.binding_context_len = 1;
+    if (link_est != NULL && link_est != slot) {
+        /* REQ-SER-008: the established session is replaced only now */
+        session_slot *old = link_est;
+        forget((size_t)(old - sessions));
+        unlink_slot(old);
+        edhoc_release(&old->hs);
+        memset(old, 0, sizeof(*old));
+    }
+    link_hs = NULL;
+    link_est = slot;
+    inbox_used = 0;
+}
+
+static void link_handshake(const uint8_t *msg, size_t len)
+{
+    session_slot *slot = link_hs;
+    int handshaking = slot != NULL;
+    edhoc_out out;
+    edhoc_state before;
+    size_t cap;
+    int rc;
+
+    rto_armed = 0; /* REQ-SER-010: any handshake message stops the timer */
+    if (slot == NULL) {
+        /* the established session: a retransmission of what completed it (REQ-HS-038: the
+         * last reply again) or an EDHOC error, which aborts it (REQ-HS-022); anything else is
+         * dropped by the handshake in DONE */
+        slot = link_est;
+    }
+    if (slot == NULL) {
+        link_kind_drops++;
+        return;
+    }
+    avoid_c_i(slot, msg, len);
+    out.buf = tap_out_buffer(&cap);
+    out.cap = cap;
+    before = slot->hs.state;
+    rc = edhoc_deliver(&slot->hs, msg, len, &out);
+    audit_handshake(slot, before, &out, rc);
+    if (handshaking && rc == 0 && slot->hs.state == EDHOC_DONE && !out.retransmission) {
+        link_established(slot);
+        if (persist((size_t)(slot - sessions)) != 0) {
+            return; /* nothing leaves the device without its persisted context */
+        }
+    }
+    if (rc != 0) {
+        if (link_hs == slot) {
+            link_hs = NULL; /* FAILED: stays visible to SESSION_INFO, off the link */
+        }
+        if (before == EDHOC_DONE) {
+            /* REQ-HS-022: an error in DONE discards the record keys too */
+            memset(&slot->rec, 0, sizeof(slot->rec));
+            forget((size_t)(slot - sessions));
+            if (link_est == slot) {
+                link_est = NULL;
+                inbox_used = 0;
+            }
+        }
+    } else if (!handshaking && !out.retransmission) {
+        link_kind_drops++; /* not for the established session: dropped (REQ-SER-011) */
+    }
+    if (out.len > 0) {
+        link_send(LINK_KIND_HANDSHAKE, out.buf, out.len);
+    }
+}
+
+static void inbox_put(const uint8_t *data, size_t len)
+{
+    if (inbox_used + 2 + len > sizeof(inbox)) {
+        return; /* APP_POLL has not drained it: the test application drops the data */
+    }
+    inbox[inbox_used] = (uint8_t)(len >> 8);
+    inbox[inbox_used + 1] = (uint8_t)len;
+    memcpy(inbox + inbox_used + 2, data, len);
+    inbox_used += 2 + len;
+}
+
+static void link_record(const uint8_t *record, size_t len)
+{
+    session_slot *slot = link_est;
+    uint8_t *plain = work_buffer(0);
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    uint8_t content_type = 0;
+    const char *detail = NULL;
+    rec_out out;
+    edhoc_alert alert;
+
+    if (slot == NULL || !slot->rec.active || slot->rec.closed) {
+        link_kind_drops++;
+        return;
+    }
+    out.buf = tap_out_buffer(&out.cap);
+    out.len = 0;
+    alert = receive_record(slot, record, len, plain, &content_type, &body, &body_len, &out,
+                           &detail);
+    if (save(slot) != 0) {
+        return;
+    }
+    emit_records(slot, &out); /* key_update_ack, or a close record */
+    if (alert == ALERT_NONE && content_type == CT_APPLICATION_DATA) {
+        if (slot->echo) {
+            out.buf = tap_out_buffer(&out.cap);
+            out.len = 0;
+            if (rec_send(&slot->rec, CT_APPLICATION_DATA, body, body_len, &out) == ALERT_NONE &&
+                save(slot) == 0) {
+                emit_records(slot, &out);
+            }
+        } else {
+            inbox_put(body, body_len);
+        }
+    }
+    memset(plain, 0, WORK_SIZE);
+}
+
+void tap_link_receive(const uint8_t *msg, size_t len, uint32_t now_ms)
+{
+    tap_proto_restore();
+    if (len == 0 || (msg[0] != LINK_KIND_HANDSHAKE && msg[0] != LINK_KIND_RECORD)) {
+        link_kind_drops++; /* REQ-SER-006: reserved kind, dropped without output */
+        return;
+    }
+    tap_proto_tick(now_ms);
+    if (msg[0] == LINK_KIND_HANDSHAKE) {
+        link_handshake(msg + 1, len - 1);
+    } else {
+        link_record(msg + 1, len - 1);
+    }
+    tap_proto_tick(now_ms); /* timers of the states the message entered start now */
+}
+
+void tap_link_poll(uint32_t now_ms)
+{
+    const uint8_t *last;
+    size_t len = 0;
+
+    tap_proto_tick(now_ms);
+    if (!rto_armed || (int32_t)(now_ms - rto_deadline) < 0) {
+        return;
+    }
+    if (link_hs == NULL || link_hs->hs.state != EDHOC_WAIT_M2 || resends_left == 0) {
+        rto_armed = 0; /* the state timer (REQ-HS-037) is the host's to observe */
+        return;
+    }
+    last = edhoc_last_sent(&link_hs->hs, &len);
+    if (last == NULL) {
+        rto_armed = 0;
+        return;
+    }
+    /* REQ-SER-007/010: the same message_1 bytes with a new msg_id; timeout doubled. */
+    link_send(LINK_KIND_HANDSHAKE, last, len);
+    resends_left--;
+    rto_ms *= 2u;
+    rto_deadline = now_ms + rto_ms;
+}
+
+/* --- timers (REQ-HS-037, REQ-KU-006), run on every TAP command and in the serial poll ------- */
+
+static uint32_t state_timer_ms = HS_STATE_TIMER_MS;
+static uint32_t key_update_timeout_ms = KEY_UPDATE_TIMEOUT_MS;
+
+int tap_set_timers(uint32_t state_ms, uint32_t key_update_ms)
+{
+    if ((state_ms != 0 && (state_ms < 1000u || state_ms > 300000u)) ||
+        (key_update_ms != 0 && (key_update_ms < 1000u || key_update_ms > 300000u))) {
+        return -1;
+    }
+    if (state_ms != 0) {
+        state_timer_ms = state_ms;
+    }
+    if (key_update_ms != 0) {
+        key_update_timeout_ms = key_update_ms;
+    }
+    return 0;
+}
+
+static void expire_key_update(session_slot *slot)
+{
+    rec_out out;
+
+    out.buf = slot->expiry_out;
+    out.cap = sizeof(slot->expiry_out);
+    out.len = 0;
+    rec_close(&slot->rec, ALERT_KEY_UPDATE_FAILED, &out); /* never a second key_update */
+    audit_alert(slot, ALERT_KEY_UPDATE_FAILED, AUDIT_ORIGIN_LOCAL, EDHOC_DONE, 0, 1);
+    save(slot);                                           /* closed: forgotten in NVM */
+    slot->expired = ALERT_KEY_UPDATE_FAILED;
+    slot->expiry_len = out.len;
+    if (slot->link) {
+        emit_records(slot, &out); /* on the link the close goes out now */
+        slot->expiry_len = 0;
+    }
+}
+
+void tap_proto_tick(uint32_t now_ms)
+{
+    size_t i;
+
+    for (i = 0; i < EDHOC_MAX_SESSIONS; i++) {
+        session_slot *slot = &sessions[i];
+        edhoc_state state = slot->hs.state;
+        if (slot->id == 0) {
+            continue;
+        }
+        if (state != EDHOC_WAIT_M2 && state != EDHOC_WAIT_M3) {
+            slot->timed_state = state;
+        } else if (slot->timed_state != state) {
+            slot->timed_state = state; /* entered (or first seen) in the command just run */
+            slot->state_since = now_ms;
+        } else if ((uint32_t)(now_ms - slot->state_since) >= state_timer_ms) {
+            /* REQ-HS-037: FAILED without sending anything; audited as unspecified_error with
+             * reason timeout (§5.11, §10.2), and the next command on the session is answered
+             * with that alert (§13.5 "Timers") */
+            audit_entry e;
+            audit_base(slot, &e, AUDIT_HANDSHAKE_FAILED, 0);
+            e.alert = ALERT_UNSPECIFIED;
+            e.origin = AUDIT_ORIGIN_LOCAL;
+            e.state = (uint8_t)state;
+            e.code = AUDIT_REASON_TIMEOUT;
+            audit_emit(&e);
+            slot->hs.state = EDHOC_FAILED;
+            slot->timed_state = EDHOC_FAILED;
+            slot->expired = ALERT_UNSPECIFIED;
+            slot->expiry_len = 0;
+            if (link_hs == slot) {
+                link_hs = NULL;
+                rto_armed = 0;
+            }
+        }
+        if (!slot->rec.active || slot->rec.closed || !slot->rec.pending) {
+            slot->ku_timed = 0;
+        } else if (!slot->ku_timed) {
+            slot->ku_timed = 1;
+            slot->ku_since = now_ms;
+        } else if ((uint32_t)(now_ms - slot->ku_since) >= key_update_timeout_ms) {
+            expire_key_update(slot);
+        }
+    }
+}
+
+int tap_cmd_app_poll(tap_ctx *t)
+{
+    session_slot *slot = find_session(t);
+    size_t pos = 0, count = 0, len;
+
+    if (slot == NULL) {
+        return -1;
+    }
+    measure_begin();
+    measure_end(CMD_APP_POLL);
+    if (slot != link_est) {
+        cbor_put_head(t->w, CBOR_MAP, 1);
+        tap_put_key(t->w, "data");
+        cbor_put_head(t->w, CBOR_ARRAY, 0);
+        return 0;
+    }
+    while (pos < inbox_used) {
+        len = ((size_t)inbox[pos] << 8) | inbox[pos + 1];
+        pos += 2 + len;
+        count++;
+    }
+    cbor_put_head(t->w, CBOR_MAP, 1);
+    tap_put_key(t->w, "data");
+    cbor_put_head(t->w, CBOR_ARRAY, count);
+    for (pos = 0; pos < inbox_used; pos += 2 + len) {
+        len = ((size_t)inbox[pos] << 8) | inbox[pos + 1];
+        tap_put_output(t->w, inbox + pos + 2, len);
+    }
+    inbox_used = 0;
+    return 0;
+}
+
 int tap_cmd_session_start(tap_ctx *t)
 {
     edhoc_session *s;
@@ -361,7 +983,7 @@ int tap_cmd_session_start(tap_ctx *t)
     session_slot *slot = NULL;
     const credential *own = cred_own();
     uint64_t method;
-    int flag, initiator, rc;
+    int flag, initiator, rc, link, echo;
     edhoc_out out;
 
     for (i = 0; i < EDHOC_MAX_SESSIONS && slot == NULL; i++) {
@@ -374,6 +996,7 @@ int tap_cmd_session_start(tap_ctx *t)
     }
     /* The slot stays free (id 0) unless the start succeeds. */
     s = &slot->hs;
+    edhoc_release(s);
     memset(s, 0, sizeof(*s));
     if (tap_get_text(t, "role", &role, &role_len, 0) != 0 || tap_get_uint(t, "method", &method) != 0 ||
         get_suites(t, s) != 0 || tap_get_bytes(t, "cred", &kid, &kid_len, TAP_MAX_ARG, 0) != 0 ||
@@ -384,14 +1007,32 @@ int tap_cmd_session_start(tap_ctx *t)
         return tap_fail(t, TAP_INVALID_INPUT, "role must be initiator or responder");
     }
     initiator = role[0] == 'i';
+    if (initiator && s->own_cid_len > edhoc_max_cid(edhoc_find_suite(s->suites[0]))) {
+        /* REQ-HS-003: C_I must fit the suite the Initiator selects (its first preference) */
+        return tap_fail(t, TAP_INVALID_INPUT,
+                        "c_id is longer than the selected suite allows (REQ-HS-003: 7 bytes for "
+                        "AES-CCM suites, 6 for GCM and ChaCha20-Poly1305)");
+    }
     if (method != 0) {
         return tap_fail(t, TAP_UNSUPPORTED, "only method 0 is implemented");
     }
     if (tap_get_text(t, "transport", &opt, &opt_len, 1) != 0) {
         return -1;
     }
-    if (opt != NULL && !text_eq(opt, opt_len, "tap")) {
-        return tap_fail(t, TAP_UNSUPPORTED, "only transport tap is implemented");
+    link = opt != NULL && text_eq(opt, opt_len, "link");
+    if (opt != NULL && !link && !text_eq(opt, opt_len, "tap")) {
+        return tap_fail(t, TAP_UNSUPPORTED, "transport must be tap or link");
+    }
+    if (link && !link_available()) {
+        return tap_fail(t, TAP_UNSUPPORTED,
+                        "transport link needs the serial framing (the UART, stdio, or "
+                        "--framing serial on TCP)");
+    }
+    if (get_flag(t, "echo", &echo) != 0) {
+        return -1;
+    }
+    if (echo && !link) {
+        return tap_fail(t, TAP_UNSUPPORTED, "echo needs transport link");
     }
     if (tap_get_text(t, "id_cred", &opt, &opt_len, 1) != 0) {
         return -1;
@@ -399,13 +1040,13 @@ int tap_cmd_session_start(tap_ctx *t)
     if (opt != NULL && !text_eq(opt, opt_len, "kid")) {
         return tap_fail(t, TAP_UNSUPPORTED, "only id_cred kid is implemented");
     }
-    for (i = 0; i < 3; i++) {
-        static const char *const options[] = {"msg4", "tofu", "echo"};
+    for (i = 0; i < 2; i++) {
+        static const char *const options[] = {"msg4", "tofu"};
         if (get_flag(t, options[i], &flag) != 0) {
             return -1;
         }
         if (flag) {
-            return tap_fail(t, TAP_UNSUPPORTED, "msg4, tofu and echo are not implemented");
+            return tap_fail(t, TAP_UNSUPPORTED, "msg4 and tofu are not implemented");
         }
     }
     if (tap_get_raw(t, "psk", &(cbor_reader){0}) == 0 ||
@@ -464,6 +1105,15 @@ int tap_cmd_session_start(tap_ctx *t)
         return tap_fail(t, TAP_INTERNAL, "could not build message_1");
     }
     slot->id = next_session_id++;
+    slot->started_ms = plat_millis();
+    slot->authenticated = 0;
+    slot->expired = ALERT_NONE;
+    slot->expiry_reported = 0;
+    slot->link = link;
+    slot->echo = echo;
+    if (link) {
+        link_adopt(slot, &out);
+    }
     cbor_put_head(t->w, CBOR_MAP, 2);
     put_out(t->w, &out);
     tap_put_key(t->w, "session");
@@ -473,35 +1123,47 @@ int tap_cmd_session_start(tap_ctx *t)
 
 int tap_cmd_session_deliver(tap_ctx *t)
 {
-    session_slot *slot = find_session(t);
+    session_slot *slot;
     const uint8_t *msg;
     size_t len, cap;
     edhoc_out out;
+    edhoc_state before;
     int rc;
 
-    if (slot == NULL || tap_get_bytes(t, "msg", &msg, &len, EDHOC_MAX_MESSAGE, 0) != 0) {
+    if (answered_expiry(t)) {
+        return 0;
+    }
+    slot = find_session(t);
+    /* REQ-TAP-007: msg at most the declared max_hs_message */
+    if (slot == NULL || tap_get_bytes(t, "msg", &msg, &len, EDHOC_MAX_ACCEPTED, 0) != 0) {
         return -1;
     }
-    if (slot->hs.state == EDHOC_DONE || slot->hs.state == EDHOC_FAILED) {
-        return tap_fail(t, TAP_INVALID_STATE, "the handshake of this session has ended");
+    if (slot->link) {
+        return tap_fail(t, TAP_INVALID_STATE,
+                        "this session's handshake runs on the serial link (channel 0)");
     }
-    if (!slot->hs.initiator && slot->hs.state == EDHOC_START && slot->hs.own_cid_len == 1 &&
-        len > 0) {
-        /* a default C_R must differ from C_I (REQ-HS-005); C_I is the message's last item
-         * when there is no EAD_1, which is the only case the default needs to cover */
-        if (msg[len - 1] == slot->hs.own_cid[0]) {
-            slot->hs.own_cid[0] = (uint8_t)(slot->hs.own_cid[0] + 1);
-        }
+    /* §13.5: SESSION_DELIVER is valid in every state until the session is closed, so that
+     * retransmissions, error messages (REQ-HS-022) and stray messages reach it. */
+    if (slot->rec.active && slot->rec.closed) {
+        return tap_fail(t, TAP_INVALID_STATE, "the session is closed");
     }
+    avoid_c_i(slot, msg, len);
     out.buf = tap_out_buffer(&cap);
     out.cap = cap;
+    before = slot->hs.state;
     measure_begin();
     rc = edhoc_deliver(&slot->hs, msg, len, &out);
     measure_end(CMD_SESSION_DELIVER);
+    audit_handshake(slot, before, &out, rc);
     if (rc != 0) {
+        if (before == EDHOC_DONE) {
+            /* REQ-HS-022: an error in DONE discards the session's record keys too. */
+            memset(&slot->rec, 0, sizeof(slot->rec));
+            forget((size_t)(slot - sessions));
+        }
         return protocol_alert(t, &slot->hs, &out);
     }
-    if (slot->hs.state == EDHOC_DONE) {
+    if (slot->hs.state == EDHOC_DONE && before != EDHOC_DONE) {
         rec_init(&slot->rec, &slot->hs);
         if (persist((size_t)(slot - sessions)) != 0) {
             return tap_fail(t, TAP_INTERNAL, "could not persist the session context");
@@ -527,7 +1189,8 @@ int tap_cmd_export(tap_ctx *t)
         tap_get_uint(t, "len", &len) != 0) {
         return -1;
     }
-    if (slot->hs.state != EDHOC_DONE) {
+    if (slot->hs.state != EDHOC_DONE || (slot->rec.active && slot->rec.closed)) {
+        /* REQ-TAP-015: a closed session has discarded its contexts (REQ-REC-007/008) */
         return tap_fail(t, TAP_INVALID_STATE, "EXPORT needs a session in state DONE");
     }
     if (len == 0 || len > 255u * hash_length(slot->hs.suite->hash) || len + 16u > cap) {
@@ -542,7 +1205,7 @@ int tap_cmd_export(tap_ctx *t)
     measure_end(CMD_EXPORT);
     cbor_put_head(t->w, CBOR_MAP, 1);
     tap_put_key(t->w, "okm");
-    cbor_put_bytes(t->w, buf, (size_t)len);
+    tap_put_output(t->w, buf, (size_t)len);
     return 0;
 }
 
@@ -607,13 +1270,51 @@ static void put_records(cbor_writer *w, const rec_out *out)
     tap_put_key(w, "out");
     cbor_put_head(w, CBOR_ARRAY, out->len > 0 ? 1 : 0);
     if (out->len > 0) {
-        cbor_put_bytes(w, out->buf, out->len);
+        tap_put_output(w, out->buf, out->len);
     }
+}
+
+/* A timer ended the session since the last command on it: status 7 with the expiry's alert and
+ * what it put on the wire (spec §13.5 "Timers"). 1 when answered. */
+static int answered_expiry(tap_ctx *t)
+{
+    uint64_t id;
+    size_t i;
+    session_slot *slot = NULL;
+    rec_out out;
+
+    if (tap_get_uint(t, "session", &id) != 0) {
+        t->status = TAP_OK; /* the handler reports the missing argument itself */
+        t->error = NULL;
+        return 0;
+    }
+    for (i = 0; i < EDHOC_MAX_SESSIONS; i++) {
+        if (sessions[i].id != 0 && sessions[i].id == id) {
+            slot = &sessions[i];
+        }
+    }
+    if (slot == NULL || slot->expired == ALERT_NONE || slot->expiry_reported) {
+        return 0;
+    }
+    slot->expiry_reported = 1;
+    out.buf = slot->expiry_out;
+    out.cap = sizeof(slot->expiry_out);
+    out.len = slot->expiry_len;
+    record_alert(t, slot, slot->expired,
+                 slot->expired == ALERT_KEY_UPDATE_FAILED ? "key-update timeout (REQ-KU-006)"
+                                                          : "state timer expired (REQ-HS-037)",
+                 &out);
+    return 1;
 }
 
 int tap_cmd_app_send(tap_ctx *t)
 {
-    session_slot *slot = established(t);
+    session_slot *slot;
+
+    if (answered_expiry(t)) {
+        return 0;
+    }
+    slot = established(t);
     const uint8_t *data;
     size_t len;
     rec_out out;
@@ -626,13 +1327,16 @@ int tap_cmd_app_send(tap_ctx *t)
     measure_begin();
     alert = rec_send(&slot->rec, CT_APPLICATION_DATA, data, len, &out);
     measure_end(CMD_APP_SEND);
-    if (alert != ALERT_NONE) {
-        out.len = 0;
-        return record_alert(t, slot, alert, "cannot send", &out);
-    }
+    audit_send(slot, alert);
     if (commit(t, slot) != 0) {
         return -1;
     }
+    if (alert != ALERT_NONE) {
+        /* out holds the close record when the sender key reached limit_q (REQ-KU-011) */
+        emit_records(slot, &out);
+        return record_alert(t, slot, alert, "cannot send", &out);
+    }
+    emit_records(slot, &out);
     cbor_put_head(t->w, CBOR_MAP, 1);
     put_records(t->w, &out);
     return 0;
@@ -641,7 +1345,7 @@ int tap_cmd_app_send(tap_ctx *t)
 int tap_cmd_app_receive(tap_ctx *t)
 {
     uint8_t *plain = work_buffer(0);
-    session_slot *slot = established(t);
+    session_slot *slot;
     const uint8_t *record, *body = NULL;
     size_t len, body_len = 0;
     uint8_t content_type = 0;
@@ -649,25 +1353,30 @@ int tap_cmd_app_receive(tap_ctx *t)
     rec_out out;
     edhoc_alert alert;
 
+    if (answered_expiry(t)) {
+        return 0;
+    }
+    slot = established(t);
     if (slot == NULL ||
         tap_get_bytes(t, "record", &record, &len, REC_MAX_PLAINTEXT + REC_OVERHEAD, 0) != 0) {
         return -1;
     }
     out.buf = tap_out_buffer(&out.cap);
     measure_begin();
-    alert = rec_receive(&slot->rec, record, len, plain, &content_type, &body, &body_len, &out,
-                        &detail);
+    alert = receive_record(slot, record, len, plain, &content_type, &body, &body_len, &out,
+                           &detail);
     measure_end(CMD_APP_RECEIVE);
     if (commit(t, slot) != 0) {
         return -1;
     }
+    emit_records(slot, &out);
     if (alert != ALERT_NONE) {
         return record_alert(t, slot, alert, detail, &out);
     }
     cbor_put_head(t->w, CBOR_MAP, 3);
     put_records(t->w, &out);
     tap_put_key(t->w, "data");
-    cbor_put_bytes(t->w, content_type == CT_APPLICATION_DATA ? body : NULL,
+    tap_put_output(t->w, content_type == CT_APPLICATION_DATA ? body : NULL,
                    content_type == CT_APPLICATION_DATA ? body_len : 0);
     tap_put_key(t->w, "content_type");
     cbor_put_uint(t->w, content_type);
@@ -677,11 +1386,15 @@ int tap_cmd_app_receive(tap_ctx *t)
 
 int tap_cmd_key_update(tap_ctx *t)
 {
-    session_slot *slot = established(t);
+    session_slot *slot;
     const uint8_t *nonce;
     rec_out out;
     edhoc_alert alert;
 
+    if (answered_expiry(t)) {
+        return 0;
+    }
+    slot = established(t);
     if (slot == NULL) {
         return -1;
     }
@@ -695,13 +1408,15 @@ int tap_cmd_key_update(tap_ctx *t)
     measure_begin();
     alert = rec_start_key_update(&slot->rec, nonce, &out);
     measure_end(CMD_KEY_UPDATE);
-    if (alert != ALERT_NONE) {
-        out.len = 0;
-        return record_alert(t, slot, alert, "cannot start a key update", &out);
-    }
+    audit_send(slot, alert);
     if (commit(t, slot) != 0) {
         return -1;
     }
+    if (alert != ALERT_NONE) {
+        emit_records(slot, &out); /* a close record only if limit_q was reached */
+        return record_alert(t, slot, alert, "cannot start a key update", &out);
+    }
+    emit_records(slot, &out);
     cbor_put_head(t->w, CBOR_MAP, 1);
     put_records(t->w, &out);
     return 0;
@@ -744,11 +1459,11 @@ int tap_cmd_subscribe_deliver(tap_ctx *t)
     }
     cbor_put_head(t->w, CBOR_MAP, 4);
     tap_put_key(t->w, "kid");
-    cbor_put_bytes(t->w, m.kid, m.kid_len);
+    tap_put_output(t->w, m.kid, m.kid_len);
     tap_put_key(t->w, "seq");
     cbor_put_uint(t->w, m.seq);
     tap_put_key(t->w, "content");
-    cbor_put_bytes(t->w, m.content, m.content_len);
+    tap_put_output(t->w, m.content, m.content_len);
     tap_put_key(t->w, "timestamp_ms");
     cbor_put_uint(t->w, m.timestamp_ms);
     return 0;
@@ -759,7 +1474,7 @@ int tap_cmd_subscribe_deliver(tap_ctx *t)
 static void put_optional_bytes(cbor_writer *w, const uint8_t *data, size_t len, int present)
 {
     if (present) {
-        cbor_put_bytes(w, data, len);
+        tap_put_output(w, data, len);
     } else {
         cbor_put_null(w);
     }
@@ -827,7 +1542,10 @@ int tap_cmd_session_close(tap_ctx *t)
         rec_send(&slot->rec, CT_CLOSE, orderly, sizeof(orderly), &out);
     }
     measure_end(CMD_SESSION_CLOSE);
+    emit_records(slot, &out);
     forget(index); /* REQ-REC-008: the contexts are discarded */
+    unlink_slot(slot);
+    edhoc_release(&slot->hs);
     memset(slot, 0, sizeof(*slot));
     cbor_put_head(t->w, CBOR_MAP, 1);
     put_records(t->w, &out);
