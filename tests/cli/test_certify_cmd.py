@@ -204,6 +204,39 @@ def test_full_certification_of_host_ref(tmp_path: Path) -> None:
     assert elapsed < 90, f"full host-ref certification took {elapsed:.0f} s"
 
 
+@pytest.mark.slow
+def test_full_certification_of_qemu_m4_takes_under_ten_minutes(tmp_path: Path) -> None:
+    """Issue 7: the whole suite plus measurements on the emulated Cortex-M4 in under 600 s.
+
+    On a 2-core machine; the report says how long the tests and the measurements took.
+    """
+    import shutil
+
+    from pqiot.conformance.bundle import MANIFEST, SIGNATURE
+    from pqiot.conformance.certify import REPORT_FILES
+    from pqiot.hil.runner import TargetRunner
+    from pqiot.hil.targets import target
+
+    image = TargetRunner(target("qemu-m4")).image_path()
+    if image is None or not image.exists():
+        pytest.skip(f"{image} is missing; run `make firmware`")
+    if shutil.which("qemu-system-arm") is None:
+        pytest.skip("qemu-system-arm is not installed; run `make setup`")
+    out = tmp_path / "run"
+    started = time.monotonic()
+    done = certify("--target", "qemu-m4", "--out", str(out), timeout=1200)
+    elapsed = time.monotonic() - started
+    assert done.returncode in (0, 1), done.stdout[-2000:] + done.stderr[-2000:]
+    for name in (*REPORT_FILES, MANIFEST, SIGNATURE, "results.jsonl"):
+        assert (out / name).is_file(), f"{name} missing"
+    report = json.loads((out / "report.json").read_text())
+    assert report["summary"]["blocked"] == 0, "every test reached a verdict"
+    assert report["measurement"]["status"] == "complete", report["measurement"].get("reason")
+    assert all((out / str(t["log"])).is_file() for t in report["tests"]), "per-test logs"
+    assert main(["report", "verify", str(out)]) == 0
+    assert elapsed < 600, f"full qemu-m4 certification took {elapsed:.0f} s"
+
+
 def test_a_requirement_cannot_be_both_declared_and_deviated(tmp_path: Path) -> None:
     """A declaration says it is met, a deviation that it is not: certify refuses both at once."""
     deviations = tmp_path / "deviations.toml"

@@ -18,22 +18,24 @@ on the other: the transport is the only difference.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from pqiot.conformance.applicability import Statement
 from pqiot.hil.agent_client import ByteLink, TapClient, TapResponse
-from pqiot.hil.client import AgentClient
+from pqiot.hil.client import AgentClient, StatusError
 from pqiot.reference.cbor import CborValue
 from pqiot.reference.tap.agent import ReferenceTestAgent
+from pqiot.reference.tap.codes import Command
 
 __all__ = [
     "IN_PROCESS_TARGETS",
     "Device",
     "DeviceUnavailable",
     "InMemoryChannel",
+    "Loaded",
     "open_device",
 ]
 
@@ -73,15 +75,76 @@ class InMemoryChannel:
         return self._pending.pop(0) if self._pending else None
 
 
+#: A successful CRED_LOAD as the device saw it: its arguments (canonical order) and kid.
+Loaded = tuple[tuple[tuple[str, CborValue], ...], bytes]
+
+#: Commands whose lasting effects RESET "sessions" undoes, or that have none (§13.3).
+_SESSION_SCOPED = frozenset(
+    {
+        Command.IDENTIFY, Command.ECHO, Command.MLKEM_KEYGEN, Command.MLKEM_ENCAPS,
+        Command.MLKEM_DECAPS, Command.SIG_KEYGEN, Command.SIG_SIGN, Command.SIG_VERIFY,
+        Command.AEAD_SEAL, Command.AEAD_OPEN, Command.HKDF, Command.KMAC, Command.HASH,
+        Command.ACCUMULATED, Command.SESSION_START, Command.SESSION_DELIVER,
+        Command.APP_SEND, Command.APP_RECEIVE, Command.EXPORT, Command.KEY_UPDATE,
+        Command.APP_POLL, Command.SESSION_INFO, Command.SESSION_CLOSE, Command.MEASURE,
+        Command.AUDIT_READ,
+    }
+)  # fmt: skip
+
+
+def load_key(args: Mapping[str, CborValue]) -> tuple[tuple[str, CborValue], ...]:
+    """CRED_LOAD arguments in a canonical, comparable form."""
+    return tuple(sorted(args.items()))
+
+
 @dataclass
 class Device:
-    """One reachable device: its name, how it is reached, its IDENTIFY result and client."""
+    """One reachable device: its name, how it is reached, its IDENTIFY result and client.
+
+    Two bookkeeping fields let the suite skip work it can prove redundant, whatever the
+    fixture order: ``uses`` counts every TAP call made through ``client`` or :meth:`raw`
+    (shared sanity handshakes); ``loaded`` is every CRED_LOAD since the last RESET
+    "all", or None once anything happened that RESET "sessions" would not undo (a
+    refused load, TOFU, pub/sub, raw bytes, a recovery) — reused provisioning.
+    """
 
     name: str
     mode: str  # "in-process" or "tap"
     client: AgentClient
     identity: dict[str, CborValue]
     description: dict[str, Any] = field(default_factory=dict)
+    uses: int = field(default=0, init=False)
+    loaded: tuple[Loaded, ...] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        # Every typed AgentClient method goes through ``call``; wrapping it sees them all.
+        call = self.client.call
+
+        def observed(
+            command: int,
+            args: Mapping[str, CborValue] | None = None,
+            *,
+            timeout: float | None = None,
+        ) -> dict[str, CborValue]:
+            self.uses += 1
+            recoveries = self.client.recoveries
+            loaded, self.loaded = self.loaded, None
+            try:
+                result = call(command, args, timeout=timeout)
+            except StatusError:
+                # Refused: a session-scoped command still changed at most sessions.
+                if self.client.recoveries == recoveries and _session_scoped(command, args or {}):
+                    self.loaded = loaded
+                raise
+            if self.client.recoveries == recoveries:
+                self.loaded = _after(command, args or {}, result, loaded)
+            return result
+
+        setattr(self.client, "call", observed)  # noqa: B010 - this instance only
+
+    def untouched_since(self, uses: int) -> bool:
+        """True when no TAP call was made since :attr:`uses` had the value ``uses``."""
+        return self.uses == uses
 
     @property
     def statement(self) -> Statement:
@@ -97,12 +160,40 @@ class Device:
 
     def raw(self, payload: bytes) -> TapResponse:
         """Send arbitrary bytes as one TAP message (negative TAP tests, REQ-TAP-003..006)."""
+        self.uses += 1
+        self.loaded = None  # whatever the bytes were, the credential state is unknown now
         return self.client.tap.call_raw(payload)
 
     def alive(self) -> bool:
         """ECHO round trip: the device still answers correctly (REQ-TAP-005, REQ-ERR-007)."""
         probe = time.time_ns().to_bytes(8, "big")
         return self.client.echo(probe) == probe
+
+
+def _after(
+    command: int,
+    args: Mapping[str, CborValue],
+    result: Mapping[str, CborValue],
+    loaded: tuple[Loaded, ...] | None,
+) -> tuple[Loaded, ...] | None:
+    """The credential state after a successful command (see :class:`Device`)."""
+    if command == Command.RESET:
+        scope = args.get("scope", "all")
+        return () if scope in ("all", "factory") else loaded if scope == "sessions" else None
+    if loaded is None:
+        return None
+    if command == Command.CRED_LOAD:
+        kid = result.get("kid")
+        trusted = args.get("trust", "allow-list") == "allow-list"
+        return (*loaded, (load_key(args), kid)) if isinstance(kid, bytes) and trusted else None
+    return loaded if _session_scoped(command, args) else None
+
+
+def _session_scoped(command: int, args: Mapping[str, CborValue]) -> bool:
+    # A TOFU session may add a credential, which RESET "sessions" keeps.
+    return command in _SESSION_SCOPED and not (
+        command == Command.SESSION_START and args.get("tofu")
+    )
 
 
 def _in_process(name: str) -> AgentClient:

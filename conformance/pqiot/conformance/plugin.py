@@ -329,6 +329,12 @@ def _finish(item: pytest.Item) -> None:
         "requirements": list(requirement_ids(item)),
         "failed_requirements": _failed_requirements(item) if outcome == "failed" else [],
         "duration": round(duration, 6),
+        # Where the time went: setup and teardown hold a conversation's sanity handshakes.
+        "phases": {
+            when: round(report.duration, 6)
+            for when, report in phases.items()
+            if isinstance(report, pytest.TestReport)
+        },
         "time": time.time(),
         "log": log_name,
         "evidence": item.stash.get(_EVIDENCE, {}),
