@@ -77,6 +77,7 @@ class ReferencePeer:
         by_value: bool = False,
         message_4: bool = False,
         now: float = 0.0,
+        connection_id: bytes | None = None,
     ) -> None:
         self.now = now
         self.provider = SoftwareSecurityProvider()
@@ -96,6 +97,7 @@ class ReferencePeer:
             resolver=store,
             send_credential_by_value=by_value,
             message_4=message_4,
+            connection_id=connection_id,
         )
         handshake = Initiator(self.config) if role == "initiator" else Responder(self.config)
         self.session = Session(handshake)

@@ -119,7 +119,9 @@ def test_own_connection_identifier_is_sent_compactly(
         )
         return
     session, _ = device_responder(device, SUITE, c_id=c_id)
-    peer = initiator_peer_for(SUITE)
+    # A C_I equal to the configured C_R would make the device pick another C_R
+    # (REQ-HS-005); h'7f7f' is none of the parameters.
+    peer = initiator_peer_for(SUITE, connection_id=b"\x7f\x7f")
     out, _ = device.client.session_deliver(session, peer.handshake_out()[0])
     peer.deliver(out[0])
     plaintext_2 = peer.trace["PLAINTEXT_2"]
