@@ -191,17 +191,18 @@ def test_resume_after_a_killed_run_loses_and_duplicates_nothing(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_full_certification_of_host_ref(tmp_path: Path) -> None:
-    """The whole suite on host-ref in one run (about 30 s); every cell of the interop matrix passes."""
+    """The whole suite on host-ref in one run (about 100 s: the 30 s state timer and the 10 s
+    key-update timeout run in real time); no requirement fails, every interop cell passes."""
     started = time.monotonic()
     done = certify("--target", "host-ref", "--out", str(tmp_path / "run"))
     elapsed = time.monotonic() - started
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     failed = {r["id"] for r in report["requirements"] if r["verdict"] == "fail"}
-    # Known gap of the reference (reported): no reflection check on equal `sub` claims.
-    assert done.returncode == 1 and failed <= {"REQ-CRED-007"}, done.stdout[-2000:]
+    # Exit 1: not conformant because of untested and undeclared requirements, not failures.
+    assert done.returncode == 1 and failed == set(), done.stdout[-2000:]
     assert report["summary"]["blocked"] == 0
     assert all(cell["outcome"] == "passed" for cell in report["interop"])
-    assert elapsed < 90, f"full host-ref certification took {elapsed:.0f} s"
+    assert elapsed < 180, f"full host-ref certification took {elapsed:.0f} s"
 
 
 @pytest.mark.slow
