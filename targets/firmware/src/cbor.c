@@ -269,3 +269,16 @@ void cbor_put_null(cbor_writer *w)
 {
     cbor_put_head(w, CBOR_SIMPLE, CBOR_NULL);
 }
+
+int cbor_read_bstr(cbor_reader *r, const uint8_t **data, size_t *len)
+{
+    int major;
+    uint64_t v;
+    if (cbor_read_head(r, &major, &v) != 0 || major != CBOR_BSTR) {
+        return -1;
+    }
+    *data = r->data + r->pos;
+    *len = (size_t)v;
+    r->pos += (size_t)v;
+    return 0;
+}

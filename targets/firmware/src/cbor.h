@@ -20,6 +20,8 @@ typedef struct {
 /* Read one head; returns 0, or -1 on truncation or a form outside the subset (a text
  * string's bytes must also be valid UTF-8, REQ-ENC-006). */
 int cbor_read_head(cbor_reader *r, int *major, uint64_t *value);
+/* A byte string: *data points into the reader (no copy). 0 on success, -1 otherwise. */
+int cbor_read_bstr(cbor_reader *r, const uint8_t **data, size_t *len);
 /* Skip one complete data item, checking it as a decode of its own: at most 16 levels below
  * it and 4096 items (REQ-ENC-008), map keys int or text in deterministic order without
  * repeats (REQ-ENC-005). Returns 0 or -1. */

@@ -217,19 +217,6 @@ static int read_compact(cbor_reader *r, const uint8_t **raw, size_t *len)
     return one_byte_int(*raw, *len) ? -1 : 0; /* must have been sent as an int */
 }
 
-static int read_bstr(cbor_reader *r, const uint8_t **data, size_t *len)
-{
-    int major;
-    uint64_t v;
-    if (cbor_read_head(r, &major, &v) != 0 || major != CBOR_BSTR) {
-        return -1;
-    }
-    *data = r->data + r->pos;
-    *len = (size_t)v;
-    r->pos += (size_t)v;
-    return 0;
-}
-
 static int read_int(cbor_reader *r, int64_t *value)
 {
     int major;
@@ -259,7 +246,7 @@ static edhoc_alert check_ead(cbor_reader *r, const char **detail, int64_t *criti
             return ALERT_DECODE_ERROR;
         }
         if (r->pos < r->len && (r->data[r->pos] >> 5) == CBOR_BSTR &&
-            read_bstr(r, &value, &len) != 0) {
+            cbor_read_bstr(r, &value, &len) != 0) {
             *detail = "EAD value is malformed";
             return ALERT_DECODE_ERROR;
         }
@@ -304,7 +291,7 @@ static edhoc_alert read_id_cred(cbor_reader *r, id_cred_in *idc, const char **de
             }
             value_start = r->pos;
             if (label == (int64_t)HEADER_KID) {
-                if (read_bstr(r, &idc->kid, &idc->kid_len) != 0) {
+                if (cbor_read_bstr(r, &idc->kid, &idc->kid_len) != 0) {
                     *detail = "kid must be a byte string";
                     return ALERT_DECODE_ERROR;
                 }
@@ -821,7 +808,7 @@ static int initiator_message_2(edhoc_session *s, const uint8_t *msg, size_t len,
     r.data = msg;
     r.len = len;
     r.pos = 0;
-    if (read_bstr(&r, &body, &body_len) != 0 || r.pos != len) {
+    if (cbor_read_bstr(&r, &body, &body_len) != 0 || r.pos != len) {
         return fail_with(s, out, ALERT_DECODE_ERROR, "message_2 must be one byte string", 1);
     }
     if (body_len <= sz.ct) {
@@ -858,7 +845,7 @@ static int initiator_message_2(edhoc_session *s, const uint8_t *msg, size_t len,
     memcpy(s->c_r, c_r, c_r_len);
     s->c_r_len = c_r_len;
     alert = read_id_cred(&r, &idc, &detail);
-    if (alert == ALERT_NONE && read_bstr(&r, &sig, &sig_len) != 0) {
+    if (alert == ALERT_NONE && cbor_read_bstr(&r, &sig, &sig_len) != 0) {
         alert = ALERT_DECODE_ERROR;
         detail = "Signature_or_MAC_2 must be a byte string";
     }
@@ -979,7 +966,7 @@ static int responder_message_1(edhoc_session *s, const uint8_t *msg, size_t len,
     } else if (read_int(&r, &offered[offered_count++]) != 0) {
         return fail_with(s, out, ALERT_DECODE_ERROR, "SUITES_I must be an int or an array", 1);
     }
-    if (read_bstr(&r, &g_x, &g_x_len) != 0 || read_compact(&r, &c_i, &c_i_len) != 0) {
+    if (cbor_read_bstr(&r, &g_x, &g_x_len) != 0 || read_compact(&r, &c_i, &c_i_len) != 0) {
         return fail_with(s, out, ALERT_DECODE_ERROR, "G_X or C_I is malformed", 1);
     }
     n = r.pos;
@@ -1092,7 +1079,7 @@ static int responder_message_3(edhoc_session *s, const uint8_t *msg, size_t len,
     r.data = msg;
     r.len = len;
     r.pos = 0;
-    if (read_bstr(&r, &ct, &ct_len) != 0 || r.pos != len) {
+    if (cbor_read_bstr(&r, &ct, &ct_len) != 0 || r.pos != len) {
         return fail_with(s, out, ALERT_DECODE_ERROR, "message_3 must be one byte string", 1);
     }
     if (ct_len < aead->tag_len || ct_len - aead->tag_len > EDHOC_PLAINTEXT_MAX) {
@@ -1116,7 +1103,7 @@ static int responder_message_3(edhoc_session *s, const uint8_t *msg, size_t len,
     r.len = pt_len;
     r.pos = 0;
     alert = read_id_cred(&r, &idc, &detail);
-    if (alert == ALERT_NONE && read_bstr(&r, &sig, &sig_len) != 0) {
+    if (alert == ALERT_NONE && cbor_read_bstr(&r, &sig, &sig_len) != 0) {
         alert = ALERT_DECODE_ERROR;
         detail = "Signature_or_MAC_3 must be a byte string";
     }

@@ -66,19 +66,6 @@ static int topic_valid(const uint8_t *t, size_t len)
     return 1;
 }
 
-static int read_bstr(cbor_reader *r, const uint8_t **data, size_t *len)
-{
-    int major;
-    uint64_t v;
-    if (cbor_read_head(r, &major, &v) != 0 || major != CBOR_BSTR) {
-        return -1;
-    }
-    *data = r->data + r->pos;
-    *len = (size_t)v;
-    r->pos += (size_t)v;
-    return 0;
-}
-
 static int read_uint(cbor_reader *r, uint64_t *v)
 {
     int major;
@@ -190,9 +177,9 @@ edhoc_alert pubsub_verify(const uint8_t *topic, size_t topic_len, const uint8_t 
     r.len = msg_len;
     r.pos = 0;
     if (cbor_read_head(&r, &major, &count) != 0 || major != CBOR_ARRAY || count != 4 ||
-        read_bstr(&r, &protected_hdr, &protected_len) != 0 ||
+        cbor_read_bstr(&r, &protected_hdr, &protected_len) != 0 ||
         cbor_read_head(&r, &major, &count) != 0 || major != CBOR_MAP || count != 0 ||
-        read_bstr(&r, &payload, &payload_len) != 0 || read_bstr(&r, &sig, &sig_len) != 0 ||
+        cbor_read_bstr(&r, &payload, &payload_len) != 0 || cbor_read_bstr(&r, &sig, &sig_len) != 0 ||
         r.pos != r.len) {
         *detail = "not a COSE_Sign1 [bstr, {}, bstr, bstr]";
         return ALERT_DECODE_ERROR;
@@ -202,7 +189,7 @@ edhoc_alert pubsub_verify(const uint8_t *topic, size_t topic_len, const uint8_t 
     h.pos = 0;
     if (cbor_read_head(&h, &major, &count) != 0 || major != CBOR_MAP || count != 2 ||
         read_uint(&h, &label) != 0 || label != HEADER_ALG || read_int(&h, &alg) != 0 ||
-        read_uint(&h, &label) != 0 || label != HEADER_KID || read_bstr(&h, &kid, &kid_len) != 0 ||
+        read_uint(&h, &label) != 0 || label != HEADER_KID || cbor_read_bstr(&h, &kid, &kid_len) != 0 ||
         h.pos != h.len) {
         *detail = "protected header must be exactly {1: alg, 4: kid}";
         return ALERT_DECODE_ERROR;
@@ -212,7 +199,7 @@ edhoc_alert pubsub_verify(const uint8_t *topic, size_t topic_len, const uint8_t 
     h.pos = 0;
     if (cbor_read_head(&h, &major, &count) != 0 || major != CBOR_ARRAY || count != 3 ||
         read_uint(&h, &out->seq) != 0 || read_uint(&h, &out->timestamp_ms) != 0 ||
-        read_bstr(&h, &out->content, &out->content_len) != 0 || h.pos != h.len) {
+        cbor_read_bstr(&h, &out->content, &out->content_len) != 0 || h.pos != h.len) {
         *detail = "payload must be [seq, timestamp_ms, content]";
         return ALERT_DECODE_ERROR;
     }
