@@ -88,6 +88,24 @@ def test_suite_feature_and_role_rows() -> None:
     assert not applies("REQ-HS-036", Statement(roles=frozenset({"initiator"})))
 
 
+def test_no_retransmission_rule_needs_a_reliable_binding() -> None:
+    """REQ-HS-039 forbids EDHOC retransmission on reliable bindings; serial must retransmit."""
+    assert applies("REQ-HS-039"), "tcp declared"
+    assert not applies("REQ-HS-039", Statement(bindings=frozenset({"serial"})))
+    assert applies("REQ-HS-039", Statement(bindings=frozenset({"serial", "coap"})))
+
+
+def test_psk_vector_rule_needs_method_4() -> None:
+    assert not applies("REQ-KEYS-002")
+    assert applies("REQ-KEYS-002", Statement(methods=frozenset({0, 4})))
+
+
+def test_credential_validity_check_is_waived_by_no_clock() -> None:
+    """REQ-CRED-008 lets a device without a trustworthy clock skip exp/nbf."""
+    assert applies("REQ-CRED-008")
+    assert not applies("REQ-CRED-008", Statement(features=frozenset({"no-clock"})))
+
+
 def test_audit_read_rule_applies_only_when_command_97_is_declared() -> None:
     """REQ-TAP-021 governs AUDIT_READ; a DUT without the command is not judged on it."""
     assert not applies("REQ-TAP-021", Statement(commands=frozenset({0, 1, 2})))

@@ -19,6 +19,8 @@ _ALWAYS = frozenset(
     {"GEN", "ENC", "SUITE", "CRED", "KS", "HS", "KEYS", "ERR", "AUDIT", "SP", "CONF"}
 )
 _RECORD_BINDINGS = frozenset({"serial", "tcp", "mqtt"})
+#: Bindings that deliver reliably, so the EDHOC layer must not retransmit (REQ-HS-039).
+_RELIABLE_BINDINGS = frozenset({"tcp", "mqtt", "coap"})
 _BINDING_AREAS = {"SER": "serial", "TCP": "tcp", "MQTT": "mqtt", "COAP": "coap"}
 _CHECK_ONLY_SUITES = frozenset({0, 2})
 _FALCON_SUITES = frozenset({-108, -109, -110})
@@ -127,6 +129,12 @@ def _item_reason(req: Requirement, st: Statement) -> str | None:
         return "role initiator not declared"
     if rid == "REQ-HS-036" and "responder" not in st.roles:
         return "role responder not declared"
+    if rid == "REQ-HS-039" and not st.bindings & _RELIABLE_BINDINGS:
+        return "no binding with reliable delivery (tcp, mqtt, coap) declared"
+    if rid == "REQ-KEYS-002" and 4 not in st.methods:
+        return "method 4 (PSK) not declared"
+    if rid == "REQ-CRED-008" and "no-clock" in st.features:
+        return "feature no-clock declared: the device may skip the exp/nbf check"
     if rid == "REQ-TAP-021" and _AUDIT_READ not in st.commands:
         return "TAP command AUDIT_READ (97) not declared"
     return None
