@@ -1,4 +1,9 @@
-"""Every default vector set passes against the reference, and the sets say what they cover."""
+"""Every default vector set passes against the reference, and the sets say what they cover.
+
+The default selection includes the full ML-KEM / ML-DSA KAT files (3000 and
+300 records): PyCryptodome's C code computes the derandomised entry points,
+so each takes a few seconds instead of minutes in kyber-py / dilithium-py.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +43,14 @@ def test_default_set_passes_against_the_reference(name: str) -> None:
 def test_slow_set_passes_against_the_reference(name: str) -> None:
     result = run_set(_by_name(name), ReferenceAgent(), include_slow=True)
     assert result.failed == 0 and result.skipped == 0 and result.passed > 0
+
+
+def test_full_kat_files_are_part_of_the_default_selection() -> None:
+    """Issue 3: `pqiot vectors verify` (and this suite) checks every published KAT record."""
+    assert {"mlkem-kat-full", "mldsa-kat-full"} <= set(DEFAULT_SETS)
+    assert _by_name("mlkem-kat-full").count() == 3000
+    assert _by_name("mldsa-kat-full").count() == 300
+    assert SLOW_SETS == ["accumulated-10k"]
 
 
 def test_slow_sets_are_skipped_with_a_reason_unless_asked_for() -> None:

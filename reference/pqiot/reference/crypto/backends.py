@@ -1,10 +1,15 @@
 """Which crypto backends are installed, and the optional liboqs hook.
 
-``cryptography`` (OpenSSL) is the fast path for ML-KEM-768/1024 and ML-DSA;
-the pure-Python ``kyber-py`` / ``dilithium-py`` packages provide everything
-that needs explicit randomness or expanded keys. ``liboqs-python`` (import
-name ``oqs``) is optional and never required: when importable, ML-KEM
-decapsulation with expanded keys and ML-DSA verification go through it.
+``cryptography`` (OpenSSL) is the fast path for ML-KEM-768/1024 and ML-DSA
+with seed keys and system randomness. PyCryptodome (>= 4.4, C code; see
+:mod:`.pycryptodome_backend`) computes everything that needs explicit
+randomness or expanded keys (the KAT / Test Agent entry points) and
+ML-KEM-512. The pure-Python ``kyber-py`` / ``dilithium-py`` packages are the
+fallback when PyCryptodome is missing or refuses an input, and the
+independent second implementation the tests compare against.
+``liboqs-python`` (import name ``oqs``) is optional and never required: when
+importable, ML-KEM decapsulation with expanded keys (without PyCryptodome)
+and ML-DSA verification (without cryptography's ML-DSA) go through it.
 Detection is lazy (no import side effects at module load).
 """
 
@@ -14,6 +19,12 @@ import functools
 import importlib
 import importlib.metadata
 from types import ModuleType
+
+from pqiot.reference.crypto.pycryptodome_backend import (
+    mldsa_backend,
+    mlkem_backend,
+    pycryptodome_version,
+)
 
 __all__ = ["available_backends", "cryptography_supports", "oqs_module"]
 
@@ -62,10 +73,13 @@ def _version(distribution: str) -> str | bool:
 def available_backends() -> dict[str, bool | str]:
     """Report the backends: a version string when installed, False otherwise.
 
-    Keys ``cryptography:<alg>`` say whether the OpenSSL build has that PQ algorithm.
+    Keys ``cryptography:<alg>`` say whether the OpenSSL build has that PQ algorithm,
+    ``pycryptodome:<alg>`` whether PyCryptodome computes that parameter set's
+    derandomised entry points (else kyber-py / dilithium-py do).
     """
     report: dict[str, bool | str] = {
         "cryptography": _version("cryptography"),
+        "pycryptodome": pycryptodome_version(),
         "kyber-py": _version("kyber-py"),
         "dilithium-py": _version("dilithium-py"),
         "falcon-digital-signature": _version("falcon-digital-signature"),
@@ -73,4 +87,8 @@ def available_backends() -> dict[str, bool | str]:
     }
     for algorithm in _CRYPTOGRAPHY_PROBES:
         report[f"cryptography:{algorithm}"] = cryptography_supports(algorithm)
+    for kem in ("ML-KEM-512", "ML-KEM-768", "ML-KEM-1024"):
+        report[f"pycryptodome:{kem}"] = mlkem_backend(kem) is not None
+    for dsa in ("ML-DSA-44", "ML-DSA-65", "ML-DSA-87"):
+        report[f"pycryptodome:{dsa}"] = mldsa_backend(dsa) is not None
     return report

@@ -4,10 +4,17 @@ Private keys are the 32-byte seed xi (FIPS 204 §6.1 seed format); expanded
 secret keys are accepted by :meth:`MlDsa.sign` and the KAT entry points.
 ``sign(sk, msg)`` is the deterministic variant (rnd = 32 zero bytes), and
 ``sign(sk, msg, rng)`` the hedged one with rnd drawn from ``rng``: both run
-``ML-DSA.Sign_internal`` of ``dilithium-py`` so the signature is a pure function
-of the inputs. The one exception is hedged signing with the system RNG, which
-uses ``cryptography`` (OpenSSL draws rnd itself) for speed. Verification uses
-``cryptography``, else liboqs, else dilithium-py; it never raises.
+``ML-DSA.Sign_internal`` with that rnd, so the signature is a pure function of
+the inputs. The derandomised entry points (:meth:`MlDsa.keygen_internal`,
+:meth:`MlDsa.sign_internal`, :meth:`MlDsa.sign_with_context`) run in
+PyCryptodome's C code (:mod:`.pycryptodome_backend`) when it is installed;
+``dilithium-py`` (pure Python) computes what PyCryptodome cannot express
+(a formatted message M' that is not pure ML-DSA's ``0 || |ctx| || ctx || M``,
+an expanded key it refuses) and everything in :meth:`MlDsa.pure_python`,
+the independent second implementation the tests compare against. Hedged
+signing with the system RNG uses ``cryptography`` (OpenSSL draws rnd itself)
+for speed. Verification uses ``cryptography``, else liboqs, else
+dilithium-py; it never raises.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 
 from dilithium_py.ml_dsa import ML_DSA_44, ML_DSA_65, ML_DSA_87
 
+from pqiot.reference.crypto import pycryptodome_backend
 from pqiot.reference.crypto.backends import cryptography_supports, oqs_module
 from pqiot.reference.crypto.interfaces import Rng
 from pqiot.reference.crypto.rng import system_rng
@@ -53,10 +61,22 @@ def _formatted_message(message: bytes, context: bytes) -> bytes:
     return bytes([0, len(context)]) + bytes(context) + bytes(message)
 
 
+def _split_formatted(formatted_message: bytes) -> tuple[bytes, bytes] | None:
+    """(ctx, M) of a pure ML-DSA M' = 0 || |ctx| || ctx || M; None for any other M'."""
+    if len(formatted_message) < 2 or formatted_message[0] != 0:
+        return None
+    end = 2 + formatted_message[1]
+    if len(formatted_message) < end:
+        return None
+    return bytes(formatted_message[2:end]), bytes(formatted_message[end:])
+
+
 class MlDsa:
     """One ML-DSA parameter set."""
 
-    def __init__(self, params: MlDsaParameters, pure_python: Any) -> None:
+    def __init__(
+        self, params: MlDsaParameters, pure_python: Any, *, use_c_backend: bool = True
+    ) -> None:
         self.params = params
         self.name = params.name
         self.cose_alg = params.cose_alg
@@ -65,9 +85,21 @@ class MlDsa:
         self.signature_size = params.signature_size
         self.seed_size = SEED_SIZE
         self._dilithium = pure_python
+        self._use_c_backend = use_c_backend
 
     def __repr__(self) -> str:
-        return f"MlDsa({self.name})"
+        return f"MlDsa({self.name})" if self._use_c_backend else f"MlDsa({self.name}, pure Python)"
+
+    def pure_python(self) -> MlDsa:
+        """This parameter set with its KAT entry points computed by dilithium-py alone.
+
+        The independent second implementation: tests and accumulated-vector
+        cross-checks compare it with the C backend chosen by default.
+        """
+        return MlDsa(self.params, self._dilithium, use_c_backend=False)
+
+    def _c_backend(self) -> pycryptodome_backend.MlDsaC | None:
+        return pycryptodome_backend.mldsa_backend(self.name) if self._use_c_backend else None
 
     def _cryptography_module(self) -> Any | None:
         if not cryptography_supports(self.name):
@@ -79,6 +111,9 @@ class MlDsa:
         """ML-DSA.KeyGen_internal(xi) -> (pk, expanded sk)."""
         if len(xi) != SEED_SIZE:
             raise CryptoError(f"{self.name} seed xi must be {SEED_SIZE} bytes, got {len(xi)}")
+        fast = self._c_backend()
+        if fast is not None:
+            return fast.keygen_internal(xi)
         pk, sk = self._dilithium._keygen_internal(bytes(xi))
         return bytes(pk), bytes(sk)
 
@@ -91,6 +126,13 @@ class MlDsa:
             )
         if len(rnd) != RND_SIZE:
             raise CryptoError(f"{self.name} rnd must be {RND_SIZE} bytes, got {len(rnd)}")
+        fast = self._c_backend()
+        pure_mldsa = _split_formatted(formatted_message)
+        if fast is not None and pure_mldsa is not None:
+            context, message = pure_mldsa
+            signature = fast.sign(secret_key, message, context, rnd)
+            if signature is not None:
+                return signature
         return bytes(
             self._dilithium._sign_internal(bytes(secret_key), bytes(formatted_message), bytes(rnd))
         )

@@ -5,15 +5,20 @@ expanded decapsulation key is accepted too. Backends:
 
 * ``cryptography`` (OpenSSL) for ML-KEM-768/1024 key derivation from the seed,
   decapsulation with a seed, and encapsulation with system randomness;
-* ``kyber-py`` for ML-KEM-512, for the derandomised entry points
-  (:meth:`MlKem.keygen_internal`, :meth:`MlKem.encaps_internal`) and for
-  decapsulation with an expanded key — the Test Agent Protocol's KAT commands;
-* ``liboqs-python`` if importable, for decapsulation with an expanded key.
+* PyCryptodome's C code (:mod:`.pycryptodome_backend`) for the derandomised
+  entry points (:meth:`MlKem.keygen_internal`, :meth:`MlKem.encaps_internal`),
+  for decapsulation with an expanded key — the Test Agent Protocol's KAT
+  commands — and for ML-KEM-512, which OpenSSL lacks;
+* ``kyber-py`` (pure Python) for the same entry points when PyCryptodome is
+  missing or refuses an input, and always in :meth:`MlKem.pure_python`, the
+  independent second implementation that the tests compare against;
+* ``liboqs-python`` if importable, for decapsulation with an expanded key
+  that PyCryptodome cannot take (not installed, or the key refused).
 
-Encapsulation with any rng other than the system RNG goes through kyber-py, so
-the result is a pure function of the rng stream (needed for vectors).
-FIPS 203 §7.2/§7.3 input checks are done here, before any backend sees the
-input, and fail with :class:`CryptoError`.
+Encapsulation with any rng other than the system RNG goes through
+:meth:`MlKem.encaps_internal`, so the result is a pure function of the rng
+stream (needed for vectors). FIPS 203 §7.2/§7.3 input checks are done here,
+before any backend sees the input, and fail with :class:`CryptoError`.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 from kyber_py.ml_kem import ML_KEM_512, ML_KEM_768, ML_KEM_1024
 
+from pqiot.reference.crypto import pycryptodome_backend
 from pqiot.reference.crypto.backends import cryptography_supports, oqs_module
 from pqiot.reference.crypto.interfaces import Encapsulation, Rng
 from pqiot.reference.crypto.rng import system_rng
@@ -101,7 +107,9 @@ def _coefficients_reduced(encoded: bytes) -> bool:
 class MlKem:
     """One ML-KEM parameter set."""
 
-    def __init__(self, params: MlKemParameters, pure_python: Any) -> None:
+    def __init__(
+        self, params: MlKemParameters, pure_python: Any, *, use_c_backend: bool = True
+    ) -> None:
         self.params = params
         self.name = params.name
         self.identifier = params.identifier
@@ -111,11 +119,23 @@ class MlKem:
         self.shared_secret_size = SHARED_SECRET_SIZE
         self.seed_size = SEED_SIZE
         self._kyber = pure_python
+        self._use_c_backend = use_c_backend
 
     def __repr__(self) -> str:
-        return f"MlKem({self.name})"
+        return f"MlKem({self.name})" if self._use_c_backend else f"MlKem({self.name}, pure Python)"
+
+    def pure_python(self) -> MlKem:
+        """This parameter set computed by kyber-py alone (KAT entry points and decaps).
+
+        The independent second implementation: tests and accumulated-vector
+        cross-checks compare it with the C backend chosen by default.
+        """
+        return MlKem(self.params, self._kyber, use_c_backend=False)
 
     # -- backend selection -------------------------------------------------
+    def _c_backend(self) -> pycryptodome_backend.MlKemC | None:
+        return pycryptodome_backend.mlkem_backend(self.name) if self._use_c_backend else None
+
     def _cryptography_private_key(self, seed: bytes) -> Any | None:
         cls_name = self.params.cryptography_class
         if cls_name is None or not cryptography_supports(self.name):
@@ -164,6 +184,9 @@ class MlKem:
             raise CryptoError(
                 f"{self.name} keygen needs 32-byte d and z, got {len(d)} and {len(z)}"
             )
+        fast = self._c_backend()
+        if fast is not None:
+            return fast.keygen_internal(d, z)
         ek, dk = self._kyber._keygen_internal(bytes(d), bytes(z))
         return bytes(ek), bytes(dk)
 
@@ -174,6 +197,9 @@ class MlKem:
                 f"{self.name} encapsulation randomness m must be 32 bytes, got {len(m)}"
             )
         self.check_encapsulation_key(ek)
+        fast = self._c_backend()
+        if fast is not None:
+            return fast.encaps_internal(ek, m)
         shared, ciphertext = self._kyber._encaps_internal(bytes(ek), bytes(m))
         return bytes(shared), bytes(ciphertext)
 
@@ -181,7 +207,12 @@ class MlKem:
         """ML-KEM.Decaps(dk, c) with an expanded key, after the §7.3 input checks."""
         self.check_ciphertext(c)
         self.check_decapsulation_key(dk)
-        oqs = oqs_module()
+        fast = self._c_backend()
+        if fast is not None:
+            shared = fast.decaps(dk, c)
+            if shared is not None:
+                return shared
+        oqs = oqs_module() if self._use_c_backend else None
         if oqs is not None:
             with oqs.KeyEncapsulation(self.name, secret_key=bytes(dk)) as kem:
                 return bytes(kem.decap_secret(bytes(c)))
