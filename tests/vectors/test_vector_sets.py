@@ -59,6 +59,18 @@ def test_slow_sets_are_skipped_with_a_reason_unless_asked_for() -> None:
     assert "--slow" in result.skip_reasons[0]
 
 
+def test_full_kat_sets_run_on_a_device_link_only_when_asked_for() -> None:
+    """Seconds in the reference, tens of minutes through an emulated UART: opt-in on devices."""
+    assert {s.name for s in all_sets() if s.slow_on_device} == {"mlkem-kat-full", "mldsa-kat-full"}
+    skipped = run_set(_by_name("mldsa-kat-full"), ReferenceAgent(), reference=False)
+    assert (skipped.passed, skipped.failed, skipped.skipped) == (0, 0, 300)
+    assert "--slow" in skipped.skip_reasons[0] and "device" in skipped.skip_reasons[0]
+    asked = run_set(
+        _by_name("mldsa-kat-full"), ReferenceAgent(), reference=False, include_slow=True
+    )
+    assert (asked.passed, asked.failed) == (300, 0)
+
+
 def test_protocol_sets_are_skipped_on_a_device_with_the_reason() -> None:
     result = run_set(_by_name("protocol-pubsub"), ReferenceAgent(), reference=False)
     assert result.passed == result.failed == 0 and result.skipped == 10

@@ -156,6 +156,7 @@ def run_list(args: argparse.Namespace) -> int:
         except Exception as exc:
             count = f"? ({exc})"
         flags = " [slow]" if vector_set.slow else ""
+        flags = " [slow on device]" if vector_set.slow_on_device else flags
         rows.append((vector_set.name + flags, count, vector_set.source))
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     for name, count, source in rows:

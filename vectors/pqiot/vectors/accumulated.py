@@ -165,10 +165,15 @@ def accumulated_digest(
         raise ValueError(f"iterations must be non-negative, got {iterations}")
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(_BACKENDS)}; got {backend!r}")
+    # "pure" takes copies bound to kyber-py / dilithium-py alone, so the
+    # cross-check never runs PyCryptodome's C code on either side.
     if scheme in _KEMS:
-        return _mlkem_digest(_KEMS[scheme], iterations, backend, progress)
+        kem = _KEMS[scheme].pure_python() if backend == "pure" else _KEMS[scheme]
+        return _mlkem_digest(kem, iterations, backend, progress)
     if scheme in _SIGNATURES:
-        return _mldsa_digest(_SIGNATURES[scheme], iterations, backend, progress)
+        signature = _SIGNATURES[scheme]
+        signature = signature.pure_python() if backend == "pure" else signature
+        return _mldsa_digest(signature, iterations, backend, progress)
     raise ValueError(
         f"no accumulated procedure for {scheme!r}; choose one of: {', '.join(SCHEMES)}"
     )

@@ -67,7 +67,9 @@ class VectorSet:
 
     ``count`` is cheap where possible (committed files) and may load the
     source package; ``slow`` sets run only when asked for (``--slow`` or
-    ``--set``). ``reference_only`` sets replay protocol runs inside the
+    ``--set``); ``slow_on_device`` sets are quick in the reference but take
+    tens of minutes through a device's agent link, so against a device they
+    too run only when asked for. ``reference_only`` sets replay protocol runs inside the
     reference and cannot run on a device through the primitive agent.
     """
 
@@ -77,5 +79,6 @@ class VectorSet:
     count: Callable[[], int]
     check: Checker
     slow: bool = False
+    slow_on_device: bool = False
     reference_only: bool = False
     tags: tuple[str, ...] = field(default=())

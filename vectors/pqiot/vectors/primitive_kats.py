@@ -376,6 +376,7 @@ def primitive_sets() -> list[VectorSet]:
             "all 3 x 1000 ML-KEM KAT records",
             _count_files(list(MLKEM_FILES.values())),
             _mlkem_checker(None),
+            slow_on_device=True,
         ),
         VectorSet(
             "mldsa-kat",
@@ -390,6 +391,7 @@ def primitive_sets() -> list[VectorSet]:
             "all 3 x 100 ML-DSA deterministic KAT records",
             _count_files(list(MLDSA_FILES.values())),
             _mldsa_checker(None),
+            slow_on_device=True,
         ),
         VectorSet(
             "aes256gcm-cavp",

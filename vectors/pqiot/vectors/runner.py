@@ -22,6 +22,7 @@ from pqiot.vectors.model import CaseResult, VectorSet, blocked, is_blocked
 __all__ = ["SetResult", "run_set", "run_sets"]
 
 SLOW_REASON = "slow set: run with --slow or name it with --set"
+SLOW_ON_DEVICE_REASON = "slow through a device link: run with --slow or name it with --set"
 REFERENCE_ONLY_REASON = (
     "replays protocol runs inside the reference; on a device these vectors run through the "
     "TAP protocol roles, which land with the HIL harness (issue 6)"
@@ -110,6 +111,10 @@ def run_set(
     if vector_set.slow and not include_slow:
         result.skipped = expected
         result.skip_reasons.append(SLOW_REASON)
+        return result
+    if vector_set.slow_on_device and not reference and not include_slow:
+        result.skipped = expected
+        result.skip_reasons.append(SLOW_ON_DEVICE_REASON)
         return result
     if vector_set.reference_only and not reference:
         result.skipped = expected
