@@ -88,6 +88,19 @@ def test_suite_feature_and_role_rows() -> None:
     assert not applies("REQ-HS-036", Statement(roles=frozenset({"initiator"})))
 
 
+def test_falcon_encoding_rule_applies_to_falcon_suites_and_falcon_pubsub() -> None:
+    """REQ-SUITE-010 governs Falcon signatures in handshakes and in pub/sub messages."""
+    assert not applies("REQ-SUITE-010", Statement(roles=frozenset({"subscriber"})))
+    assert applies(
+        "REQ-SUITE-010",
+        Statement.from_mapping({"roles": ["subscriber"], "primitives": ["falcon-512"]}),
+    )
+    assert not applies(
+        "REQ-SUITE-010",
+        Statement(roles=frozenset({"initiator"}), primitives=frozenset({"falcon-512"})),
+    )
+
+
 def test_no_retransmission_rule_needs_a_reliable_binding() -> None:
     """REQ-HS-039 forbids EDHOC retransmission on reliable bindings; serial must retransmit."""
     assert applies("REQ-HS-039"), "tcp declared"

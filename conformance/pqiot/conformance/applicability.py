@@ -24,6 +24,7 @@ _RELIABLE_BINDINGS = frozenset({"tcp", "mqtt", "coap"})
 _BINDING_AREAS = {"SER": "serial", "TCP": "tcp", "MQTT": "mqtt", "COAP": "coap"}
 _CHECK_ONLY_SUITES = frozenset({0, 2})
 _FALCON_SUITES = frozenset({-108, -109, -110})
+_FALCON_PRIMITIVES = frozenset({"falcon-512", "falcon-1024"})
 _AUDIT_READ = 97
 
 
@@ -38,6 +39,7 @@ class Statement:
     features: frozenset[str] = frozenset()
     build: str = "test"
     commands: frozenset[int] = frozenset()
+    primitives: frozenset[str] = frozenset()
 
     @classmethod
     def from_mapping(cls, data: dict[str, object]) -> Statement:
@@ -53,6 +55,7 @@ class Statement:
             features=frozenset(str(v) for v in items("features")),
             build=str(data.get("build", "test")),
             commands=frozenset(int(v) for v in items("commands") if isinstance(v, int)),
+            primitives=frozenset(str(v) for v in items("primitives")),
         )
 
 
@@ -110,6 +113,11 @@ def _pubsub_reason(n: int, st: Statement) -> str | None:
     return None
 
 
+def _falcon_publishers(st: Statement) -> bool:
+    """A pub/sub party that can sign or verify Falcon, so REQ-SUITE-010 governs its messages."""
+    return bool(st.roles & {"publisher", "subscriber"} and st.primitives & _FALCON_PRIMITIVES)
+
+
 def _item_reason(req: Requirement, st: Statement) -> str | None:
     """The suite-, method-, feature- and role-specific rows of §14.3."""
     rid, n = req.id, req.number
@@ -117,8 +125,8 @@ def _item_reason(req: Requirement, st: Statement) -> str | None:
         return "no check-only suite (0 or 2) declared"
     if rid == "REQ-SUITE-008" and -107 not in st.suites:
         return "suite -107 not declared"
-    if rid == "REQ-SUITE-010" and not st.suites & _FALCON_SUITES:
-        return "no Falcon suite (-108, -109, -110) declared"
+    if rid == "REQ-SUITE-010" and not (st.suites & _FALCON_SUITES or _falcon_publishers(st)):
+        return "no Falcon suite (-108, -109, -110) and no Falcon pub/sub primitive declared"
     if rid in ("REQ-SUITE-012", "REQ-KEYS-013") and -106 not in st.suites:
         return "suite -106 not declared"
     if req.area == "HS" and _in(n, 16, 18) and 4 not in st.methods and "msg4" not in st.features:
