@@ -306,7 +306,7 @@ def test_stale_message_is_audited_as_replay_dropped(store: KeyStore, sender: Sen
         verifier.verify(sender.sign(1, ts=T0_MS - 300_001), TOPIC, now=T0)
     (record,) = sink.records
     assert record["event"] == AuditEvent.REPLAY_DROPPED.value
-    assert record["detail"] == {"alert": "replay_detected", "reason": "stale", "topic": TOPIC}
+    assert record["detail"] == {"context": "pubsub", "seq": 1, "topic": TOPIC, "reason": "stale"}
 
 
 # -- replay window --------------------------------------------------------------------
@@ -396,8 +396,13 @@ def test_wrong_group_key_is_decrypt_failed_and_unknown_is_unknown_credential(
     expect_alert(Alert.DECRYPT_FAILED, lambda: wrong.verify(message, TOPIC, now=T0))
     unknown = MessageVerifier(store, group_keys={b"g2": GROUP.key})
     expect_alert(Alert.UNKNOWN_CREDENTIAL, lambda: unknown.verify(message, TOPIC, now=T0))
+    # §8.3 step 9 (window update) comes before step 10: the signed seq 9 is used up.
     wrong.add_group_key(GROUP)
-    assert wrong.verify(message, TOPIC, now=T0).content == b"x"  # the failure did not consume seq 9
+    error = expect_alert(Alert.REPLAY_DETECTED, lambda: wrong.verify(message, TOPIC, now=T0))
+    assert "already received" in error.detail
+    assert (
+        wrong.verify(sender.sign(10, content=b"y", group_key=GROUP), TOPIC, now=T0).content == b"y"
+    )
 
 
 def test_signed_garbage_ciphertext_is_decrypt_failed(store: KeyStore, sender: Sender) -> None:
@@ -446,16 +451,106 @@ def test_failures_are_audited(store: KeyStore, sender: Sender) -> None:
         verifier.verify(message, "elsewhere", now=T0)
     replay, auth = sink.records
     assert replay["event"] == AuditEvent.REPLAY_DROPPED.value and replay["peer"] == KID.hex()
-    assert auth["event"] == AuditEvent.AUTH_FAILED.value
+    assert replay["detail"] == {"context": "pubsub", "seq": 1, "topic": TOPIC, "reason": "window"}
+    assert auth["event"] == AuditEvent.AUTH_FAILED.value and auth["peer"] == KID.hex()
     assert auth["detail"] == {
         "alert": "authentication_failed",
-        "reason": "bad signature (wrong key, topic or tampered message)",
+        "stage": "pubsub",
         "topic": "elsewhere",
     }
     assert auth["ts"] == "2026-01-01T00:00:00.000Z"
 
 
-@pytest.mark.parametrize("topic", ["A" * 200, "bad\ttopic", "\ud800"])
+def test_unknown_kid_is_audited_as_auth_failed(sender: Sender) -> None:
+    """§8.3 step 4: unknown_credential, audit auth_failed (stage pubsub, §9.2)."""
+    sink = MemorySink()
+    verifier = MessageVerifier(KeyStore(), audit=AuditLog(sink, clock=None))
+    expect_alert(Alert.UNKNOWN_CREDENTIAL, lambda: verifier.verify(sender.sign(1), TOPIC, now=T0))
+    (record,) = sink.records
+    assert record["event"] == "auth_failed" and record["peer"] == KID.hex()
+    assert record["detail"] == {"alert": "unknown_credential", "stage": "pubsub", "topic": TOPIC}
+
+
+def test_malformed_message_is_dropped_without_an_audit_event(store: KeyStore) -> None:
+    """§10.2: decode_error of a dropped pub/sub message has no audit event."""
+    sink = MemorySink()
+    verifier = MessageVerifier(store, audit=AuditLog(sink, clock=None))
+    expect_alert(Alert.DECODE_ERROR, lambda: verifier.verify(b"\x80", TOPIC, now=T0))
+    assert sink.records == []
+
+
+def test_decrypt_failure_is_audited_with_context_pubsub(store: KeyStore, sender: Sender) -> None:
+    sink = MemorySink()
+    verifier = MessageVerifier(
+        store, group_keys={b"g1": b"\x00" * 32}, audit=AuditLog(sink, clock=None)
+    )
+    message = sender.sign(1, content=b"x", group_key=GROUP)
+    expect_alert(Alert.DECRYPT_FAILED, lambda: verifier.verify(message, TOPIC, now=T0))
+    (record,) = sink.records
+    assert record["event"] == "decrypt_failed"
+    assert record["detail"] == {"context": "pubsub", "topic": TOPIC}
+
+
+# -- window capacity (REQ-PUBSUB-011) and clock configuration (REQ-PUBSUB-012) -------------
+
+
+def test_new_pair_beyond_the_window_capacity_is_dropped_and_audited(
+    store: KeyStore, sender: Sender
+) -> None:
+    """REQ-PUBSUB-011: no window for a new (kid, topic) -> drop + limit_exceeded; no eviction."""
+    sink = MemorySink()
+    verifier = MessageVerifier(store, audit=AuditLog(sink, clock=None), max_windows=3)
+    for i in range(3):
+        verifier.verify(sender.sign(5, topic=f"plant/{i}"), f"plant/{i}", now=T0)
+    error = expect_alert(
+        Alert.USAGE_LIMIT_REACHED,
+        lambda: verifier.verify(sender.sign(5, topic="plant/3"), "plant/3", now=T0),
+    )
+    assert error.requirement == "REQ-PUBSUB-011"
+    (record,) = sink.records
+    assert record["event"] == "limit_exceeded"
+    assert record["detail"] == {"limit": "pubsub_windows", "value": 3}
+    for i in range(3):  # every existing window still rejects its replay
+        expect_alert(
+            Alert.REPLAY_DETECTED,
+            lambda i=i: verifier.verify(sender.sign(5, topic=f"plant/{i}"), f"plant/{i}", now=T0),  # type: ignore[misc]
+        )
+
+
+def test_default_window_capacity_is_64(store: KeyStore) -> None:
+    assert MessageVerifier(store).max_windows == 64
+
+
+def test_timestamp_check_disabled_only_by_configuration(store: KeyStore, sender: Sender) -> None:
+    """REQ-PUBSUB-012: skew_s None (no trustworthy clock) skips step 8; the default checks."""
+    message = sender.sign(1, ts=0)
+    expect_alert(Alert.REPLAY_DETECTED, lambda: MessageVerifier(store).verify(message, TOPIC, T0))
+    assert MessageVerifier(store, skew_s=None).verify(message, TOPIC, now=T0).timestamp_ms == 0
+
+
+@pytest.mark.parametrize("skew_s", [0, 86401, -1])
+def test_skew_outside_1_to_86400_seconds_is_refused(store: KeyStore, skew_s: int) -> None:
+    with pytest.raises(ValueError, match="REQ-PUBSUB-012"):
+        MessageVerifier(store, skew_s=skew_s)
+
+
+def test_window_smaller_than_64_is_refused(store: KeyStore) -> None:
+    with pytest.raises(ValueError, match="REQ-PUBSUB-009"):
+        MessageVerifier(store, window=32)
+
+
+def test_topic_that_is_not_utf8_is_a_decode_error_without_audit(
+    store: KeyStore, sender: Sender
+) -> None:
+    """§8.3 step 3 fails with decode_error, which §10.2 does not audit for a dropped message."""
+    sink = MemorySink()
+    verifier = MessageVerifier(store, audit=AuditLog(sink, clock=None))
+    with pytest.raises(DecodeError):
+        verifier.verify(sender.sign(1), "\ud800", now=T0)
+    assert sink.records == []
+
+
+@pytest.mark.parametrize("topic", ["A" * 200, "bad\ttopic"])
 def test_hostile_topics_never_break_auditing(store: KeyStore, sender: Sender, topic: str) -> None:
     """A topic the audit vetting refuses is logged as a fingerprint; verify still raises ProtocolError."""
     sink = MemorySink()

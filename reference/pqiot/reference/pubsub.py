@@ -14,11 +14,16 @@ so a subscriber without the group key can still check origin and freshness).
 
 The topic travels only in the AAD: a message replayed onto another topic fails
 its signature. The receiver checks in the order of spec §8.3 (REQ-PUBSUB-007):
-structure, the sender kid against the KeyStore, the signature, the
-per-(kid, topic) replay window, the timestamp skew (a stale message is a
-replay too: ``replay_detected`` with detail ``"stale"``), then decrypts. The
-replay window only advances once a message is fully accepted, so reordered
-QoS-1 deliveries are accepted once each and duplicates are dropped.
+size, structure, topic, the sender kid against the KeyStore, the alg, the
+signature, the per-(kid, topic) replay window, the timestamp skew (a stale
+message is a replay too: ``replay_detected`` with detail ``"stale"``), then
+records the seq in the window (step 9) and only then decrypts (step 10). The
+window only advances for a message that passed steps 1-8, so reordered QoS-1
+deliveries are accepted once each and duplicates are dropped. At most
+``max_windows`` (kid, topic) windows exist (REQ-PUBSUB-011): a new pair beyond
+that is dropped with ``usage_limit_reached``, never by evicting a window.
+Failures are audited as §8.3 and §9.2 say; a ``decode_error`` or
+``message_too_large`` of a dropped message is not (§10.2).
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ CONTENT_AEAD = 3  # A256GCM, fixed by D5
 IV_SIZE = 12
 MAX_TOPIC_BYTES = 65535
 MAX_MESSAGE_SIZE = 65536  # MQTT payload limit of the binding (64 KiB)
+DEFAULT_SKEW_S = 300  # REQ-PUBSUB-012
+MAX_SKEW_S = 86400
+DEFAULT_MAX_WINDOWS = 64  # REQ-PUBSUB-011
 _UINT64 = 1 << 64
 
 
@@ -263,21 +271,34 @@ class MessageVerifier:
     *encrypted* topic set: every message must then carry COSE_Encrypt0 content,
     because accepting plaintext there would let a sender silently downgrade.
     Without group keys the content is returned as sent.
+
+    ``skew_s`` None disables the timestamp check: only for a device without a
+    trustworthy clock, which must then declare ``no-clock`` (REQ-PUBSUB-012).
     """
 
     def __init__(
         self,
         keystore: CredentialResolver,
-        skew_s: float = 300,
+        skew_s: float | None = DEFAULT_SKEW_S,
         window: int = 64,
         *,
         group_keys: dict[bytes, bytes] | None = None,
         audit: AuditLog | None = None,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        max_windows: int = DEFAULT_MAX_WINDOWS,
     ) -> None:
+        if skew_s is not None and not 1 <= skew_s <= MAX_SKEW_S:
+            raise ValueError(
+                f"skew_s must be 1..{MAX_SKEW_S} s (REQ-PUBSUB-012), or None without a clock"
+            )
+        if window < 64:
+            raise ValueError("the replay window must hold at least 64 seqs (REQ-PUBSUB-009)")
+        if max_windows < 1:
+            raise ValueError("max_windows must be at least 1")
         self.keystore = keystore
-        self.skew_ms = int(skew_s * 1000)
+        self.skew_ms = None if skew_s is None else int(skew_s * 1000)
         self.window_size = window
+        self.max_windows = max_windows
         self.group_keys = {kid: GroupKey(kid, key) for kid, key in (group_keys or {}).items()}
         self.audit = audit
         self.max_message_size = max_message_size
@@ -295,15 +316,15 @@ class MessageVerifier:
             raise
 
     def _verify(self, message: bytes, topic: str, now: float) -> VerifiedMessage:
-        if len(message) > self.max_message_size:
+        if len(message) > self.max_message_size:  # §8.3 step 1
             raise ProtocolError(
                 Alert.MESSAGE_TOO_LARGE, f"{len(message)} bytes > {self.max_message_size}"
             )
+        parsed = _parse(message)  # step 2
         try:
-            validate_topic(topic)
+            validate_topic(topic)  # step 3
         except TopicError as exc:
             raise DecodeError(f"invalid topic: {exc}") from exc
-        parsed = _parse(message)
         credential = self.keystore.resolve(parsed.kid, by_value_credential=None)
         if credential.algorithm != parsed.alg:
             raise ProtocolError(
@@ -331,12 +352,18 @@ class MessageVerifier:
         if reason is not None:
             raise ProtocolError(Alert.REPLAY_DETECTED, reason, "REQ-PUBSUB-009")
         now_ms = int(now * 1000)  # §8.3 step 8: a message outside the skew is a replay too
-        if abs(now_ms - parsed.timestamp_ms) > self.skew_ms:
+        if self.skew_ms is not None and abs(now_ms - parsed.timestamp_ms) > self.skew_ms:
             raise ProtocolError(Alert.REPLAY_DETECTED, "stale", "REQ-PUBSUB-012")
-        content, group_kid = self._open_content(parsed.content, aad)
-        if window is None:
-            window = self._windows.setdefault((parsed.kid, topic), ReplayWindow(self.window_size))
+        if window is None:  # step 9
+            if len(self._windows) >= self.max_windows:
+                raise ProtocolError(
+                    Alert.USAGE_LIMIT_REACHED,
+                    f"no replay window left for a new (kid, topic): all {self.max_windows} in use",
+                    "REQ-PUBSUB-011",
+                )
+            window = self._windows[(parsed.kid, topic)] = ReplayWindow(self.window_size)
         window.accept(parsed.seq)
+        content, group_kid = self._open_content(parsed.content, aad)  # step 10
         return VerifiedMessage(
             parsed.kid, topic, parsed.seq, parsed.timestamp_ms, content, credential, group_kid
         )
@@ -381,21 +408,25 @@ class MessageVerifier:
         return plaintext, group_kid
 
     def _audit_failure(self, exc: ProtocolError, topic: str, now: float, message: bytes) -> None:
-        if self.audit is None:
+        """The event §8.3 / §9.2 name for the failed step (none for a dropped malformed one)."""
+        if self.audit is None or exc.alert in (Alert.DECODE_ERROR, Alert.MESSAGE_TOO_LARGE):
             return
-        event = {
-            Alert.REPLAY_DETECTED: AuditEvent.REPLAY_DROPPED,
-            Alert.DECRYPT_FAILED: AuditEvent.DECRYPT_FAILED,
-        }.get(exc.alert, AuditEvent.AUTH_FAILED)
-        peer: bytes | None = None
-        if len(message) <= self.max_message_size:
-            try:
-                peer = _parse(message).kid
-            except ProtocolError:
-                peer = None
-        detail: dict[str, object] = {"alert": exc.alert.value, "reason": exc.detail}
-        detail.update(_topic_detail(topic))
-        self.audit.emit(event, now=now, peer=peer, detail=detail)
+        parsed = _parse(message)  # it parsed, or the alert would be decode_error
+        detail: dict[str, object]
+        if exc.alert is Alert.REPLAY_DETECTED:
+            event = AuditEvent.REPLAY_DROPPED
+            detail = {"context": "pubsub", "seq": parsed.seq, **_topic_detail(topic)}
+            detail["reason"] = "stale" if exc.detail == "stale" else "window"
+        elif exc.alert is Alert.DECRYPT_FAILED:
+            event = AuditEvent.DECRYPT_FAILED
+            detail = {"context": "pubsub", **_topic_detail(topic)}
+        elif exc.alert is Alert.USAGE_LIMIT_REACHED:
+            event = AuditEvent.LIMIT_EXCEEDED
+            detail = {"limit": "pubsub_windows", "value": self.max_windows}
+        else:  # unknown_credential, authentication_failed: steps 4-6 and the group kid
+            event = AuditEvent.AUTH_FAILED
+            detail = {"alert": exc.alert.value, "stage": "pubsub", **_topic_detail(topic)}
+        self.audit.emit(event, now=now, peer=parsed.kid, detail=detail)
 
 
 def _topic_detail(topic: str) -> dict[str, object]:
