@@ -108,6 +108,13 @@ def test_no_retransmission_rule_needs_a_reliable_binding() -> None:
     assert applies("REQ-HS-039", Statement(bindings=frozenset({"serial", "coap"})))
 
 
+def test_durable_write_rule_needs_something_kept_across_restarts() -> None:
+    """REQ-KS-008 is about durable writes; a device that persists nothing has none."""
+    assert not applies("REQ-KS-008")
+    for feature in ("persistent-contexts", "tofu", "psk-resumption"):
+        assert applies("REQ-KS-008", Statement(features=frozenset({feature})))
+
+
 def test_psk_vector_rule_needs_method_4() -> None:
     assert not applies("REQ-KEYS-002")
     assert applies("REQ-KEYS-002", Statement(methods=frozenset({0, 4})))

@@ -25,6 +25,8 @@ _BINDING_AREAS = {"SER": "serial", "TCP": "tcp", "MQTT": "mqtt", "COAP": "coap"}
 _CHECK_ONLY_SUITES = frozenset({0, 2})
 _FALCON_SUITES = frozenset({-108, -109, -110})
 _FALCON_PRIMITIVES = frozenset({"falcon-512", "falcon-1024"})
+#: Features that make a device write KeyStore changes to durable storage (REQ-KS-008).
+_DURABLE_FEATURES = frozenset({"persistent-contexts", "tofu", "psk-resumption"})
 _AUDIT_READ = 97
 
 
@@ -139,6 +141,8 @@ def _item_reason(req: Requirement, st: Statement) -> str | None:
         return "role responder not declared"
     if rid == "REQ-HS-039" and not st.bindings & _RELIABLE_BINDINGS:
         return "no binding with reliable delivery (tcp, mqtt, coap) declared"
+    if rid == "REQ-KS-008" and not st.features & _DURABLE_FEATURES:
+        return "nothing is kept across a restart: no persistent-contexts, tofu or psk-resumption"
     if rid == "REQ-KEYS-002" and 4 not in st.methods:
         return "method 4 (PSK) not declared"
     if rid == "REQ-CRED-008" and "no-clock" in st.features:
