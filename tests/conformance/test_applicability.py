@@ -115,6 +115,15 @@ def test_durable_write_rule_needs_something_kept_across_restarts() -> None:
         assert applies("REQ-KS-008", Statement(features=frozenset({feature})))
 
 
+def test_second_err_code_2_rule_needs_a_retrying_initiator() -> None:
+    """REQ-HS-030 is about the answer to a retried message_1 (REQ-HS-029's MAY)."""
+    assert not applies("REQ-HS-030")
+    assert applies(
+        "REQ-HS-030", Statement.from_mapping({"roles": ["initiator"], "features": ["suite-retry"]})
+    )
+    assert applies("REQ-HS-029") and applies("REQ-HS-031")
+
+
 def test_psk_vector_rule_needs_method_4() -> None:
     assert not applies("REQ-KEYS-002")
     assert applies("REQ-KEYS-002", Statement(methods=frozenset({0, 4})))
@@ -141,7 +150,7 @@ def test_every_requirement_has_a_rule() -> None:
         roles=frozenset({"initiator", "responder", "publisher", "subscriber"}),
         bindings=frozenset({"serial", "tcp", "mqtt", "coap"}),
         features=frozenset(
-            {"msg4", "tofu", "psk-resumption", "key-update", "pubsub-encrypt",
+            {"msg4", "suite-retry", "tofu", "psk-resumption", "key-update", "pubsub-encrypt",
              "persistent-contexts", "coap-combined"}
         ),
         commands=frozenset({97}),

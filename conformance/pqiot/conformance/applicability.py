@@ -137,6 +137,8 @@ def _item_reason(req: Requirement, st: Statement) -> str | None:
         return "feature tofu not declared"
     if req.area == "HS" and _in(n, 29, 31) and "initiator" not in st.roles:
         return "role initiator not declared"
+    if rid == "REQ-HS-030" and "suite-retry" not in st.features:
+        return "feature suite-retry not declared: the Initiator never retries after ERR_CODE 2"
     if rid == "REQ-HS-036" and "responder" not in st.roles:
         return "role responder not declared"
     if rid == "REQ-HS-039" and not st.bindings & _RELIABLE_BINDINGS:

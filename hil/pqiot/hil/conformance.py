@@ -23,6 +23,7 @@ ROLES = ("initiator", "responder", "publisher", "subscriber")
 BINDINGS = ("serial", "tcp", "mqtt", "coap")
 FEATURES = (
     "msg4",
+    "suite-retry",
     "tofu",
     "psk-resumption",
     "key-update",
@@ -124,6 +125,8 @@ def statement_problems(statement: ConformanceStatement) -> list[str]:
         problems.append("feature psk-resumption requires method 4 (§14.2)")
     if "pubsub-encrypt" in features and not set(statement.roles) & {"publisher", "subscriber"}:
         problems.append("feature pubsub-encrypt requires role publisher or subscriber (§14.2)")
+    if "suite-retry" in features and "initiator" not in statement.roles:
+        problems.append("feature suite-retry requires role initiator (§14.2)")
     if "coap-combined" in features and "coap" not in statement.bindings:
         problems.append("feature coap-combined requires binding coap (§14.2)")
     if set(statement.bindings) & {"serial", "tcp", "mqtt"} and "key-update" not in features:

@@ -211,7 +211,7 @@ class ReferenceTestAgent:
             "methods": [0],
             "roles": ["initiator", "responder"],
             "bindings": ["tcp"],
-            "features": ["msg4", "key-update"],
+            "features": ["msg4", "suite-retry", "key-update"],
             "commands": commands,
             "primitives": list(_PRIMITIVE_NAMES),
             "max_hs_message": self.limits.max_hs_message,
