@@ -28,6 +28,7 @@ from pqiot.transports.urls import CoapUrl, MqttUrl, SerialUrl, TcpUrl, parse_pee
     ],
 )
 def test_peer_urls_parse(url: str, expected: object) -> None:
+    """REQ-SER-012: device paths, COMn and pyserial socket:// / rfc2217:// URLs are all accepted."""
     assert parse_peer_url(url) == expected
 
 

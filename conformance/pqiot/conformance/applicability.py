@@ -143,6 +143,8 @@ def _item_reason(req: Requirement, st: Statement) -> str | None:
         return "role responder not declared"
     if rid == "REQ-HS-039" and not st.bindings & _RELIABLE_BINDINGS:
         return "no binding with reliable delivery (tcp, mqtt, coap) declared"
+    if rid == "REQ-SER-012":
+        return "governs host software that opens a serial port by URL, not the device under test"
     if rid == "REQ-KS-008" and not st.features & _DURABLE_FEATURES:
         return "nothing is kept across a restart: no persistent-contexts, tofu or psk-resumption"
     if rid == "REQ-KEYS-002" and 4 not in st.methods:
