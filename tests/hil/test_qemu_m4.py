@@ -196,6 +196,7 @@ def test_gdb_probe_reset_registers_memory_and_breakpoints() -> None:
     finally:
         process.kill()
         process.wait()
+        runner.down()  # removes the working directory prepare_launch made
 
 
 def test_probe_reset_recovers_the_dut_through_the_gdbstub(

@@ -32,6 +32,9 @@ from .peer import (
 
 KEM_SEED = bytes(range(64))
 KEM_M = bytes(range(32, 64))
+#: ML-DSA rnd = 0^32: the deterministic variant (FIPS 204 §3.4), as the reference transcript
+#: signs. Without sig_rnd the firmware signs hedged with rnd from its DRBG (REQ-SP-008).
+SIG_RND = bytes(32)
 
 
 @pytest.fixture
@@ -97,6 +100,7 @@ def test_initiator_messages_are_byte_identical_to_the_reference(agent: Agent) ->
         suites=[-102],
         cred=device_identity().kid,
         kem_seed=KEM_SEED,
+        sig_rnd=SIG_RND,
         c_id=-24,
     ).ok()
     assert start["out"] == [message_1]
@@ -112,7 +116,13 @@ def test_responder_messages_are_byte_identical_to_the_reference(agent: Agent) ->
     load_credentials(agent.client, host_identity(), device_identity())
     agent.client.call(Command.RESET, {"scope": "sessions"})
     start = agent.client.session_start(
-        "responder", method=0, suites=[-102], cred=host_identity().kid, kem_m=KEM_M, c_id=0
+        "responder",
+        method=0,
+        suites=[-102],
+        cred=host_identity().kid,
+        kem_m=KEM_M,
+        c_id=0,
+        sig_rnd=SIG_RND,
     ).ok()
     assert start["out"] == []
     session = as_int(start["session"])
@@ -131,7 +141,13 @@ def test_tampered_message_3_is_decrypt_failed_with_an_error_message(credentials:
     client.call(Command.RESET, {"scope": "sessions"})
     session = as_int(
         client.session_start(
-            "responder", method=0, suites=[-102], cred=host_identity().kid, kem_m=KEM_M, c_id=0
+            "responder",
+            method=0,
+            suites=[-102],
+            cred=host_identity().kid,
+            kem_m=KEM_M,
+            c_id=0,
+            sig_rnd=SIG_RND,
         ).ok()["session"]
     )
     client.session_deliver(session, message_1).ok()
@@ -152,7 +168,7 @@ def test_wrong_suite_and_unknown_kid_get_the_rfc9528_error_codes(credentials: Ag
     client = credentials.client
     load_credentials(client, host_identity(), device_identity())
     client.call(Command.RESET, {"scope": "sessions"})
-    args = {"method": 0, "cred": host_identity().kid, "kem_m": KEM_M}
+    args = {"method": 0, "cred": host_identity().kid, "kem_m": KEM_M, "sig_rnd": SIG_RND}
     only_101 = as_int(client.session_start("responder", suites=[-101], **args).ok()["session"])
     response = client.session_deliver(only_101, message_1)
     assert response.status == Status.PROTOCOL_ALERT
@@ -209,7 +225,6 @@ def test_malformed_message_1_gets_an_error_and_the_agent_survives(
         ({"suites": [-103]}, Status.UNSUPPORTED),
         ({"msg4": True}, Status.UNSUPPORTED),
         ({"cred": b"nope"}, Status.INVALID_STATE),
-        ({"kem_m": None}, Status.UNSUPPORTED),  # no entropy source: randomness must be given
         ({"suites": "x"}, Status.MALFORMED),
     ],
 )
@@ -226,6 +241,28 @@ def test_session_start_refuses_what_is_not_implemented(
     base.update(args)
     call_args = {k: v for k, v in base.items() if v is not None}
     assert credentials.client.session_start("responder", **call_args).status == status
+    credentials.assert_alive()
+
+
+def test_session_start_without_randomness_draws_it_from_the_drbg(credentials: Agent) -> None:
+    """REQ-SP-008: without kem_seed the Initiator's ephemeral key comes from the firmware's DRBG,
+    fresh for every session; the QEMU image launched without semihosting has no entropy source
+    and must refuse with status 3 instead of using predictable bytes."""
+    client = credentials.client
+    client.call(Command.RESET, {"scope": "sessions"})
+    firsts = []
+    for _ in range(2):
+        response = client.session_start(
+            "initiator", method=0, suites=[-102], cred=device_identity().kid
+        )
+        if credentials.is_qemu and response.status == Status.UNSUPPORTED:
+            # spawn_qemu starts QEMU without -semihosting-config: no entropy, an honest refusal
+            assert "entropy" in str(response.result.get("error"))
+            credentials.assert_alive()
+            return
+        (message_1,) = byte_list(response.ok()["out"])
+        firsts.append(message_1)
+    assert firsts[0] != firsts[1], "two sessions without kem_seed sent the same G_X"
     credentials.assert_alive()
 
 

@@ -3,8 +3,13 @@
 One :class:`TargetRunner` per target description. Host and QEMU targets are
 launched as child processes from ``[launch]``; boards are only connected to
 (their recovery goes through the probe). ``restart`` is the recovery the typed
-client calls when the DUT hangs; ``kill`` exists so tests can crash the DUT on
+client calls when the DUT hangs, and ``power_cycle`` the same restart asked for on
+purpose (persistence tests); ``kill`` exists so tests can crash the DUT on
 purpose and watch the harness recover.
+
+Each runner owns a working directory (placeholder ``{workdir}``) for what a
+target keeps across its own restarts, such as the NVM file that stands in for
+flash: it outlives ``restart``/``power_cycle`` and is removed by ``down``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,6 +101,7 @@ class TargetRunner:
         self._taps: list[TapClient] = []
         self.gdb: Any = None
         self._place: contextlib.ExitStack | None = None
+        self.workdir: Path | None = None
 
     # -- placeholders and launch ------------------------------------------------------
 
@@ -111,10 +118,14 @@ class TargetRunner:
     def prepare_launch(self) -> None:
         """Fill the placeholders (fresh free ports) without starting anything.
 
-        ``up`` calls it; tests that start the command themselves call it first.
+        ``up`` calls it; tests that start the command themselves call it first, and
+        ``down`` afterwards (it removes the working directory made here).
         """
         image = self.image_path()
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"pqiot-{self.description.name}-run-"))
         self.values = {
+            "workdir": str(self.workdir),
             "repo": str(self.root),
             "python": sys.executable,
             "image": str(image) if image else "",
@@ -371,6 +382,13 @@ class TargetRunner:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
     def down(self) -> None:
+        """Power the target off for good: also removes its working directory (NVM file)."""
+        self._power_off()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def _power_off(self) -> None:
         self._close_links()
         if self.process is not None:
             # The whole process group, even when the launched process already
@@ -400,9 +418,27 @@ class TargetRunner:
             place.close()
 
     def restart(self) -> None:
-        """Recovery: a clean power cycle of the emulated or host target."""
-        self.down()
+        """Recovery: a clean power cycle of the emulated or host target.
+
+        What the target stored in its working directory (its NVM) survives, as flash
+        survives a power cycle; everything else it held is gone.
+        """
+        self._power_off()
         self.up()
+
+    def power_cycle(self) -> None:
+        """Power the target off and on again on purpose (spec §7.7 persistence tests).
+
+        Launched targets are restarted; boards are reset through their probe. Open TAP
+        channels are closed: the client reconnects on its next call.
+        """
+        recovery = self.recovery()
+        if recovery is None:
+            raise TargetUnavailable(
+                f"{self.description.name} can be neither restarted nor reset by the harness: "
+                "give it a [launch] section or a [probe]"
+            )
+        recovery()
 
     def __enter__(self) -> TargetRunner:
         return self.up()

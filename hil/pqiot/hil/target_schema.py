@@ -40,7 +40,16 @@ KINDS = ("host", "qemu", "board")
 TRANSPORT_SCHEMES = ("tcp", "serial+tcp", "serial+stdio", "serial", "rfc2217")
 PROBE_KINDS = ("gdb", "pyocd")
 MEMORY_KINDS = ("flash", "ram")
-PLACEHOLDERS = ("image", "port", "gdb_port", "repo", "python", "labgrid_host", "labgrid_port")
+PLACEHOLDERS = (
+    "image",
+    "port",
+    "gdb_port",
+    "repo",
+    "python",
+    "workdir",
+    "labgrid_host",
+    "labgrid_port",
+)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 

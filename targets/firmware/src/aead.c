@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "aes.h"
+#include "secure_zero.h"
 
 static const aead_params PARAMS[] = {
     {3, 32, 12, 16},
@@ -260,6 +261,8 @@ static void chacha20_block(const uint8_t key[32], uint32_t counter, const uint8_
     for (i = 0; i < 16; i++) {
         store_le32(out + 4 * i, x[i] + in[i]);
     }
+    secure_zero(in, sizeof(in)); /* the key's words */
+    secure_zero(x, sizeof(x));
 }
 
 static void chacha20_xor(const uint8_t key[32], const uint8_t nonce[12], uint8_t *data, size_t len)

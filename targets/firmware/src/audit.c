@@ -228,6 +228,28 @@ static void put_err_code(jw *j, const audit_entry *e)
     }
 }
 
+/* ,"topic":"<topic>" of a pub/sub event; a topic too long to keep is logged as
+ * "topic":null,"topic_fingerprint":"sha256:<hex>" (the form the reference uses). */
+static void put_topic(jw *j, const audit_entry *e)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    key(j, "topic", 0);
+    if (!e->topic_hashed) {
+        put_str(j, e->topic, e->topic_len);
+        return;
+    }
+    put_s(j, "null");
+    key(j, "topic_fingerprint", 0);
+    put_s(j, "\"sha256:");
+    for (i = 0; i < 32u; i++) {
+        char two[2] = {hex[e->topic[i] >> 4], hex[e->topic[i] & 15u]};
+        put_raw(j, two, 2);
+    }
+    put_s(j, "\"");
+}
+
 static void put_detail(jw *j, const audit_entry *e)
 {
     const char *role = e->initiator ? "initiator" : "responder";
@@ -262,7 +284,9 @@ static void put_detail(jw *j, const audit_entry *e)
         key(j, "alert", 1);
         put_text(j, edhoc_alert_name((edhoc_alert)e->alert));
         key(j, "stage", 0);
-        put_text(j, e->code == AUDIT_STAGE_MESSAGE_3 ? "message_3" : "message_2");
+        put_text(j, e->code == AUDIT_STAGE_PUBSUB      ? "pubsub"
+                    : e->code == AUDIT_STAGE_MESSAGE_3 ? "message_3"
+                                                       : "message_2");
         key(j, "origin", 0);
         put_text(j, origin_name(e->origin));
         put_err_code(j, e);
@@ -285,6 +309,15 @@ static void put_detail(jw *j, const audit_entry *e)
         break;
     case AUDIT_REPLAY_DROPPED:
         key(j, "context", 1);
+        if (e->pubsub) {
+            put_text(j, "pubsub");
+            key(j, "seq", 0);
+            put_u64(j, (uint64_t)e->value);
+            put_topic(j, e);
+            key(j, "reason", 0);
+            put_text(j, e->code == AUDIT_PUBSUB_STALE ? "stale" : "window");
+            break;
+        }
         put_text(j, "record");
         key(j, "piv", 0);
         put_i64(j, e->value);
@@ -299,7 +332,9 @@ static void put_detail(jw *j, const audit_entry *e)
         break;
     case AUDIT_LIMIT_EXCEEDED:
         key(j, "limit", 1);
-        put_text(j, e->code == AUDIT_LIMIT_V ? "v" : "q");
+        put_text(j, e->code == AUDIT_LIMIT_PUBSUB_WINDOWS ? "pubsub_windows"
+                    : e->code == AUDIT_LIMIT_V            ? "v"
+                                                          : "q");
         key(j, "value", 0);
         put_i64(j, e->value);
         break;

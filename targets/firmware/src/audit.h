@@ -36,6 +36,7 @@ enum { AUDIT_ORIGIN_NONE = 0, AUDIT_ORIGIN_LOCAL, AUDIT_ORIGIN_PEER };
 enum {
     AUDIT_STAGE_MESSAGE_2 = 0,
     AUDIT_STAGE_MESSAGE_3,
+    AUDIT_STAGE_PUBSUB,         /* auth_failed of a pub/sub message (spec §8.3 steps 4-6) */
     AUDIT_REASON_NONE = 0,      /* decrypt_failed context handshake */
     AUDIT_REASON_NO_CONTEXT,    /* decrypt_failed context record */
     AUDIT_REASON_AUTH_FAILED,   /* decrypt_failed context record */
@@ -44,7 +45,14 @@ enum {
     AUDIT_BY_PEER,
     AUDIT_LIMIT_Q = 0,
     AUDIT_LIMIT_V,
+    AUDIT_LIMIT_PUBSUB_WINDOWS, /* REQ-PUBSUB-011: no replay window left for a (kid, topic) */
 };
+
+/* replay_dropped of a pub/sub message (`pubsub` set): detail.reason, by `code`. */
+enum { AUDIT_PUBSUB_WINDOW = 0, AUDIT_PUBSUB_STALE };
+
+/* Topic bytes an entry keeps; a longer topic is logged as its SHA-256 fingerprint. */
+#define AUDIT_TOPIC_MAX 64u
 
 typedef struct {
     uint32_t ts_ms;       /* plat_millis() when emitted (filled by audit_emit) */
@@ -57,6 +65,11 @@ typedef struct {
     uint8_t peer_len, c_i_len, c_r_len;
     uint8_t peer[CRED_MAX_KID];
     uint8_t c_i[EDHOC_MAX_CID], c_r[EDHOC_MAX_CID];
+    /* pub/sub replay_dropped: context "pubsub", `value` = seq, and the topic (or, when
+     * topic_hashed, the SHA-256 of a topic longer than AUDIT_TOPIC_MAX in topic[0..31]) */
+    uint8_t pubsub, topic_hashed;
+    uint16_t topic_len;
+    uint8_t topic[AUDIT_TOPIC_MAX];
 } audit_entry;
 
 /* Store one event (never fails: a full buffer counts it as lost). */

@@ -20,9 +20,8 @@
 #define KEYSTORE
 #endif
 
+/* The own credential's private key is not here: it lives in the SecurityProvider (sp.c). */
 static credential own KEYSTORE;
-static uint8_t own_secret[CRED_MAX_SECRET_KEY] KEYSTORE;
-static size_t own_secret_len KEYSTORE;
 static credential peers[CRED_MAX_PEERS] KEYSTORE;
 
 /* Read an int map label (uint or nint) into *label. */
@@ -210,16 +209,6 @@ credential *cred_own(void)
     return &own;
 }
 
-uint8_t *cred_own_secret(void)
-{
-    return own_secret;
-}
-
-size_t *cred_own_secret_len(void)
-{
-    return &own_secret_len;
-}
-
 credential *cred_free_peer_slot(void)
 {
     size_t i;
@@ -258,7 +247,5 @@ const credential *cred_find_peer(const uint8_t *kid, size_t kid_len)
 void cred_reset(void)
 {
     memset(&own, 0, sizeof(own));
-    memset(own_secret, 0, sizeof(own_secret));
-    own_secret_len = 0;
     memset(peers, 0, sizeof(peers));
 }

@@ -1,6 +1,6 @@
 /* Credentials of the protocol roles (spec chapter 4): CCS (RFC 8392) with an AKP COSE_Key
  * {1: 7, 2: kid, 3: alg, -1: pub}. The exact CCS bytes are kept because they enter the EDHOC
- * transcript as CRED_x. One own credential (with its signature key) and a few peers
+ * transcript as CRED_x. One own credential (its signature key is in sp.c) and a few peers
  * (allow-list); kids are byte strings. */
 #ifndef PQIOT_CREDS_H
 #define PQIOT_CREDS_H
@@ -8,11 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Largest signature public key of the enabled suites (ML-DSA-44: 1312 bytes). */
+/* Largest signature public key a peer credential may carry: ML-DSA-65 (1952 bytes), the
+ * largest ML-DSA the build verifies. No enabled suite signs with it, but a peer that presents
+ * such a key must meet the suite's algorithm check (REQ-CRED-002, authentication_failed) rather
+ * than a size limit of the store. */
 #ifndef CRED_MAX_PUBLIC_KEY
-#define CRED_MAX_PUBLIC_KEY 1312u
+#define CRED_MAX_PUBLIC_KEY 1952u
 #endif
-#define CRED_MAX_SECRET_KEY 2560u /* ML-DSA-44 */
 #define CRED_MAX_KID 16u
 /* CCS = key + kid + subject + a few dozen bytes of CBOR structure. */
 #define CRED_MAX_CCS (CRED_MAX_PUBLIC_KEY + CRED_MAX_KID + 96u)
@@ -48,10 +50,8 @@ int cred_view_of(const uint8_t *ccs, size_t len, cred_view *view);
 /* True when both credentials carry the same `sub` (both without one counts as the same). */
 int cred_same_subject(const credential *a, const credential *b);
 
-/* The own credential and its secret key; the peer allow-list. */
+/* The own credential (its private key is in the SecurityProvider, sp.h); the peer allow-list. */
 credential *cred_own(void);
-uint8_t *cred_own_secret(void);
-size_t *cred_own_secret_len(void);
 /* A free peer slot, or NULL when full. */
 credential *cred_free_peer_slot(void);
 /* Another loaded peer with the kid of `c`, or NULL (REQ-KS-004: a stored kid is never

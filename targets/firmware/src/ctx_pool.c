@@ -1,5 +1,7 @@
 #include "ctx_pool.h"
 
+#include "secure_zero.h"
+
 /* Two slot sizes: Keccak/SHA-2 states (the incremental Keccak state is 26 x uint64_t =
  * 208 bytes) and AES round-key states (AES-256: 120 x uint64_t = 960 bytes). */
 #define SMALL_BYTES 208u
@@ -45,6 +47,8 @@ void pqiot_ctx_free(void *ptr)
 
     for (i = 0; i < SLOT_COUNT; i++) {
         if (ptr == slot(i) && used[i]) {
+            /* AES key schedules and keyed hash states live here: erase them on release */
+            secure_zero(ptr, i < SMALL_COUNT ? SMALL_BYTES : LARGE_BYTES);
             used[i] = 0;
             in_use--;
             return;

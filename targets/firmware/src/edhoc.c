@@ -5,6 +5,8 @@
 #include "aead.h"
 #include "cbor.h"
 #include "prims.h"
+#include "secure_zero.h"
+#include "sp.h"
 #include "work.h"
 
 /* Suites of chapter 3 this build implements: ML-KEM + ML-DSA-44 with a SHA-256 schedule. */
@@ -29,6 +31,23 @@ static const edhoc_suite SUITES[] = {
 /* PLAINTEXT_2/3 in work buffer 0, KEYSTREAM_2 and the Sig_structure in work buffer 1. */
 #define plaintext (work_buffer(0))
 #define scratch (work_buffer(1))
+
+/* The secret temporaries of one handshake step (G_XY, MAC_2/3, K_3, IV_3), kept here instead of
+ * on the stack so that edhoc_deliver can erase them after every step, whichever return path the
+ * step took (REQ-HS-034, REQ-HS-035); the work buffer with KEYSTREAM_2 and the Sig_structure
+ * (which holds MAC_x) is erased with them. */
+static struct {
+    uint8_t g_xy[32];
+    uint8_t mac[HASH_MAX_LEN];
+    uint8_t key[32];
+    uint8_t iv[13];
+} tmp;
+
+static void erase_step_secrets(void)
+{
+    secure_zero(&tmp, sizeof(tmp));
+    secure_zero(scratch, EDHOC_PLAINTEXT_MAX);
+}
 
 const edhoc_suite *edhoc_suites(size_t *count)
 {
@@ -498,7 +517,9 @@ static void finish(edhoc_session *s)
     size_t hl = hash_length(s->suite->hash);
     kdf1(s, s->prk, 7, s->th, hl, s->prk_out, hl);
     kdf1(s, s->prk_out, 10, NULL, 0, s->prk_exporter, hl);
-    memset(s->prk, 0, sizeof(s->prk)); /* REQ-HS-035 */
+    /* REQ-HS-035: PRK_2e = PRK_3e2m = PRK_4e3m goes; K_3/IV_3 went with the step's temporaries */
+    secure_zero(s->prk, sizeof(s->prk));
+    secure_zero(s->sig_rnd, sizeof(s->sig_rnd));
     s->state = EDHOC_DONE;
 }
 
@@ -507,10 +528,13 @@ static void finish(edhoc_session *s)
 /* Discard everything the session derived (REQ-HS-034) and end it in FAILED. */
 static int abort_session(edhoc_session *s)
 {
-    memset(s->dk, 0, sizeof(s->dk));
-    memset(s->prk, 0, sizeof(s->prk));
-    memset(s->prk_out, 0, sizeof(s->prk_out));
-    memset(s->prk_exporter, 0, sizeof(s->prk_exporter));
+    secure_zero(s->dk, sizeof(s->dk));
+    secure_zero(s->kem_m, sizeof(s->kem_m)); /* G_XY follows from m and the public G_X */
+    secure_zero(s->sig_rnd, sizeof(s->sig_rnd));
+    secure_zero(s->prk, sizeof(s->prk));
+    secure_zero(s->prk_out, sizeof(s->prk_out));
+    secure_zero(s->prk_exporter, sizeof(s->prk_exporter));
+    erase_step_secrets();
     s->state = EDHOC_FAILED;
     return -1;
 }
@@ -565,6 +589,23 @@ static int fail_with(edhoc_session *s, edhoc_out *out, edhoc_alert alert, const 
     return abort_session(s);
 }
 
+/* REQ-HS-036: the WAIT_M3 bound is reached. ERR_CODE 1 "unspecified_error: busy" (the one
+ * detail on the wire: REQ-HS-040 lets the Initiator retry on it); message_1 is not even parsed,
+ * so nothing of it is kept. */
+static int fail_busy(edhoc_session *s, edhoc_out *out)
+{
+    static const char info[] = "unspecified_error: busy";
+    size_t n = 0;
+
+    out->alert = ALERT_UNSPECIFIED;
+    out->detail = "busy: the bound of sessions in WAIT_M3 is reached (REQ-HS-036)";
+    out->buf[n++] = ERR_CODE_ONE;
+    n += head(out->buf + n, CBOR_TSTR, sizeof(info) - 1u);
+    memcpy(out->buf + n, info, sizeof(info) - 1u);
+    out->len = n + sizeof(info) - 1u;
+    return abort_session(s);
+}
+
 /* The end of a message check: the EAD failure with its exact ERR_INFO, else fail_with. */
 static int fail_check(edhoc_session *s, edhoc_out *out, edhoc_alert alert, const char *detail,
                       int64_t critical)
@@ -582,6 +623,7 @@ int edhoc_initiator_start(edhoc_session *s, const uint8_t kem_seed[64], edhoc_ou
     mlkem_sizes sz;
     hash_stream h;
     size_t n = 0;
+    int rc;
 
     s->initiator = 1;
     s->suite = edhoc_find_suite(s->suites[0]);
@@ -599,7 +641,9 @@ int edhoc_initiator_start(edhoc_session *s, const uint8_t kem_seed[64], edhoc_ou
     out->buf[n++] = METHOD_SIGNATURE;
     n += put_int(out->buf + n, s->suite->id); /* one suite offered: SUITES_I is an int */
     n += head(out->buf + n, CBOR_BSTR, sz.ek);
-    if (prim_mlkem_keygen(s->suite->kem_set, kem_seed, kem_seed + 32, out->buf + n, s->dk) != 0) {
+    rc = prim_mlkem_keygen(s->suite->kem_set, kem_seed, kem_seed + 32, out->buf + n, s->dk);
+    secure_stack_burn(SECURE_KEM_STACK); /* PQClean's copies of the seed and the secret s */
+    if (rc != 0) {
         return fail_with(s, out, ALERT_INTERNAL_ERROR, "ML-KEM key generation failed", 0);
     }
     n += sz.ek;
@@ -614,11 +658,18 @@ int edhoc_initiator_start(edhoc_session *s, const uint8_t kem_seed[64], edhoc_ou
     return 0;
 }
 
+/* Signature_or_MAC_x through the SecurityProvider (REQ-SP-001): the own key, asked for the
+ * suite's signature algorithm; a key bound to another algorithm is refused (REQ-SP-003) and
+ * every refusal becomes internal_error at the call site (REQ-SP-004). sig points into
+ * `plaintext`, which bounds the room for it. */
 static int sign_into(edhoc_session *s, const uint8_t *payload, size_t payload_len, uint8_t *sig,
                      size_t *sig_len)
 {
-    return prim_mldsa_sign(s->suite->sig_alg, cred_own_secret(), payload, payload_len,
-                           (const uint8_t *)"", 0, s->sig_rnd, sig, sig_len);
+    sp_key_ref key;
+    key.slot = SP_SLOT_OWN;
+    key.alg = s->suite->sig_alg;
+    return sp_sign(key, payload, payload_len, s->sig_rnd, sig,
+                   EDHOC_PLAINTEXT_MAX - (size_t)(sig - plaintext), sig_len);
 }
 
 /* Resolve a received ID_CRED against the allow-list (spec §4.4.1) and the configured expected
@@ -663,7 +714,7 @@ static edhoc_alert verify_peer(edhoc_session *s, int64_t label, const uint8_t *c
                                size_t ead_len, const uint8_t *sig, size_t sig_len,
                                const char **detail)
 {
-    uint8_t mac[HASH_MAX_LEN];
+    uint8_t *mac = tmp.mac;
     size_t payload_len;
     int valid = 0;
 
@@ -798,7 +849,8 @@ static int initiator_message_2(edhoc_session *s, const uint8_t *msg, size_t len,
     id_cred_in idc;
     size_t body_len, pt_len, c_r_len, sig_len, ead_len, i, n, hl = hash_length(su->hash);
     size_t sig_hdr, payload_len, own_sig_len = 0, sig_max;
-    uint8_t g_xy[32], mac[HASH_MAX_LEN], key[32], iv[13], a3[16 + HASH_MAX_LEN];
+    uint8_t *g_xy = tmp.g_xy, *mac = tmp.mac, *key = tmp.key, *iv = tmp.iv;
+    uint8_t a3[16 + HASH_MAX_LEN];
     mldsa_sizes dsz;
     edhoc_alert alert;
     const char *detail = NULL;
@@ -819,14 +871,16 @@ static int initiator_message_2(edhoc_session *s, const uint8_t *msg, size_t len,
         return fail_with(s, out, ALERT_MESSAGE_TOO_LARGE, "PLAINTEXT_2 above this build's limit", 1);
     }
     prim_mlkem_decaps(su->kem_set, s->dk, body, g_xy);
-    memset(s->dk, 0, sizeof(s->dk)); /* REQ-HS-035 */
+    secure_stack_burn(SECURE_KEM_STACK); /* PQClean's copies of G_XY and the decrypted m */
+    secure_zero(s->dk, sizeof(s->dk)); /* REQ-HS-035 */
     transcript_2(s, body, sz.ct);
-    hkdf_extract(su->hash, s->th, hl, g_xy, sizeof(g_xy), s->prk);
-    memset(g_xy, 0, sizeof(g_xy));
+    hkdf_extract(su->hash, s->th, hl, g_xy, sizeof(tmp.g_xy), s->prk);
+    secure_zero(g_xy, sizeof(tmp.g_xy));
     kdf1(s, s->prk, 0, s->th, hl, scratch, pt_len);
     for (i = 0; i < pt_len; i++) {
         plaintext[i] = body[sz.ct + i] ^ scratch[i];
     }
+    secure_zero(scratch, pt_len); /* KEYSTREAM_2 */
     if (cbor_check_sequence(plaintext, pt_len, NULL) != 0) {
         return fail_with(s, out, ALERT_DECODE_ERROR, "PLAINTEXT_2 is not well-formed CBOR", 1);
     }
@@ -887,7 +941,8 @@ static int initiator_message_2(edhoc_session *s, const uint8_t *msg, size_t len,
     i = head(out->buf, CBOR_BSTR, pt_len + aead->tag_len);
     aead_seal(aead, key, iv, a3, n, plaintext, pt_len, out->buf + i);
     out->len = i + pt_len + aead->tag_len;
-    memset(key, 0, sizeof(key));
+    secure_zero(key, sizeof(tmp.key));
+    secure_zero(iv, sizeof(tmp.iv));
     transcript_next(s, plaintext, pt_len, own); /* TH_4 */
     finish(s);
     return 0;
@@ -938,11 +993,12 @@ static int responder_message_1(edhoc_session *s, const uint8_t *msg, size_t len,
     int earlier = 0;
     mlkem_sizes sz;
     mldsa_sizes dsz;
-    uint8_t g_xy[32], mac[HASH_MAX_LEN];
+    uint8_t *g_xy = tmp.g_xy, *mac = tmp.mac;
     const char *detail = NULL;
     edhoc_alert alert;
     hash_stream h;
     int64_t critical = 0;
+    int rc;
 
     r.data = msg;
     r.len = len;
@@ -991,8 +1047,7 @@ static int responder_message_1(edhoc_session *s, const uint8_t *msg, size_t len,
         out->len = n;
         out->alert = ALERT_WRONG_SELECTED_CIPHER_SUITE;
         out->detail = "selected suite not enabled";
-        s->state = EDHOC_FAILED;
-        return -1;
+        return abort_session(s); /* REQ-HS-034: kem_m goes too */
     }
     s->suite = edhoc_find_suite(selected);
     prim_mlkem_sizes(s->suite->kem_set, &sz);
@@ -1029,12 +1084,16 @@ static int responder_message_1(edhoc_session *s, const uint8_t *msg, size_t len,
     if (out->cap < 3 + sz.ct + EDHOC_PLAINTEXT_MAX) {
         return fail_with(s, out, ALERT_INTERNAL_ERROR, "output buffer too small", 1);
     }
-    if (prim_mlkem_encaps(s->suite->kem_set, g_x, s->kem_m, out->buf + 3, g_xy) != 0) {
+    rc = prim_mlkem_encaps(s->suite->kem_set, g_x, s->kem_m, out->buf + 3, g_xy);
+    secure_stack_burn(SECURE_KEM_STACK); /* PQClean's copies of m, G_XY and r */
+    if (rc != 0) {
         return fail_with(s, out, ALERT_DECODE_ERROR, "G_X fails the FIPS 203 checks", 1);
     }
+    /* REQ-HS-034: m gives G_XY with the public G_X, so it goes as soon as it has been used */
+    secure_zero(s->kem_m, sizeof(s->kem_m));
     transcript_2(s, out->buf + 3, sz.ct);
-    hkdf_extract(s->suite->hash, s->th, hl, g_xy, sizeof(g_xy), s->prk);
-    memset(g_xy, 0, sizeof(g_xy));
+    hkdf_extract(s->suite->hash, s->th, hl, g_xy, sizeof(tmp.g_xy), s->prk);
+    secure_zero(g_xy, sizeof(tmp.g_xy));
 
     /* PLAINTEXT_2 = (C_R, ID_CRED_R, Signature_or_MAC_2) */
     compute_mac(s, 2, s->c_r, s->c_r_len, own->kid, own->kid_len, NULL, 0, own, NULL, 0, mac);
@@ -1054,6 +1113,7 @@ static int responder_message_1(edhoc_session *s, const uint8_t *msg, size_t len,
     for (i = 0; i < pt_len; i++) {
         out->buf[3 + sz.ct + i] = plaintext[i] ^ scratch[i];
     }
+    secure_zero(scratch, pt_len);
     out->buf[0] = 0x59; /* bstr, 2-byte length: G_Y alone is >= 768 bytes */
     out->buf[1] = (uint8_t)((sz.ct + pt_len) >> 8);
     out->buf[2] = (uint8_t)(sz.ct + pt_len);
@@ -1069,7 +1129,7 @@ static int responder_message_3(edhoc_session *s, const uint8_t *msg, size_t len,
     size_t hl = hash_length(s->suite->hash), ct_len, pt_len, sig_len, ead_len, a_len;
     const uint8_t *ct, *sig, *ead;
     id_cred_in idc;
-    uint8_t key[32], iv[13], a3[16 + HASH_MAX_LEN];
+    uint8_t *key = tmp.key, *iv = tmp.iv, a3[16 + HASH_MAX_LEN];
     cbor_reader r;
     edhoc_alert alert;
     const char *detail = NULL;
@@ -1091,7 +1151,8 @@ static int responder_message_3(edhoc_session *s, const uint8_t *msg, size_t len,
     kdf1(s, s->prk, 4, s->th, hl, iv, aead->nonce_len);
     a_len = enc_structure(s, a3);
     ok = aead_open(aead, key, iv, a3, a_len, ct, ct_len, plaintext);
-    memset(key, 0, sizeof(key));
+    secure_zero(key, sizeof(tmp.key));
+    secure_zero(iv, sizeof(tmp.iv));
     if (!ok) {
         return fail_with(s, out, ALERT_DECRYPT_FAILED, "CIPHERTEXT_3 does not verify", 1);
     }
@@ -1154,6 +1215,7 @@ int edhoc_deliver(edhoc_session *s, const uint8_t *msg, size_t len, edhoc_out *o
         return 0;
     }
     rc = step(s, msg, len, out);
+    erase_step_secrets(); /* every return path of the step (REQ-HS-035) */
     if (rc == 0 && s->state != before && s->state != EDHOC_FAILED) {
         remember(s, msg, len, out); /* an accepted message and our reply to it */
     }
@@ -1190,6 +1252,9 @@ static int step(edhoc_session *s, const uint8_t *msg, size_t len, edhoc_out *out
         return on_peer_error(s, msg, len, out);
     }
     if (s->state == EDHOC_START && !s->initiator) {
+        if (s->busy) {
+            return fail_busy(s, out);
+        }
         /* Anything else, a truncated message_1 too, gets message_1's checks and their reply. */
         return responder_message_1(s, msg, len, out);
     }
@@ -1213,10 +1278,22 @@ static int step(edhoc_session *s, const uint8_t *msg, size_t len, edhoc_out *out
     }
 }
 
+int edhoc_abort(edhoc_session *s)
+{
+    return abort_session(s);
+}
+
+void edhoc_hand_over(edhoc_session *s)
+{
+    secure_zero(s->prk_out, sizeof(s->prk_out));
+    secure_zero(s->prk_exporter, sizeof(s->prk_exporter));
+    s->keys_handed_over = 1;
+}
+
 int edhoc_exporter(const edhoc_session *s, uint64_t label, const uint8_t *context,
                    size_t context_len, uint8_t *out, size_t len)
 {
-    if (s->state != EDHOC_DONE || label > (uint64_t)INT64_MAX ||
+    if (s->state != EDHOC_DONE || s->keys_handed_over || label > (uint64_t)INT64_MAX ||
         len > 255u * hash_length(s->suite->hash)) {
         return -1;
     }

@@ -95,6 +95,10 @@ typedef struct {
     uint8_t prk[HASH_MAX_LEN];        /* PRK_2e = PRK_3e2m = PRK_4e3m in method 0 */
     uint8_t prk_out[HASH_MAX_LEN];
     uint8_t prk_exporter[HASH_MAX_LEN];
+    int keys_handed_over;             /* PRK_out went to the record layer (edhoc_hand_over) */
+    /* REQ-HS-036: set by the endpoint before a message reaches a Responder in START when it
+     * already holds its bound of sessions in WAIT_M3; message_1 is then answered busy. */
+    int busy;
     /* REQ-HS-038: SHA-256 of the last message accepted, to recognise a retransmission */
     int has_last_in;
     size_t last_in_len;
@@ -128,6 +132,13 @@ int edhoc_is_retransmission(const edhoc_session *s, const uint8_t *msg, size_t l
 const uint8_t *edhoc_last_sent(const edhoc_session *s, size_t *len);
 /* The session's memory is about to be reused: drop its claim on the reply buffer. */
 void edhoc_release(const edhoc_session *s);
+/* End the session in FAILED from outside a step (the state timer, REQ-HS-037), erasing its
+ * ephemeral key, m and every PRK as a failed step does (REQ-HS-034). Returns -1. */
+int edhoc_abort(edhoc_session *s);
+/* The record layer has taken PRK_out (rec_init): erase the session's PRK_out and PRK_exporter
+ * so that they live only where chapter 7 keeps them and no key update leaves epoch 0's behind
+ * (REQ-KEYS-010). edhoc_exporter fails afterwards; the record layer's exporter serves EXPORT. */
+void edhoc_hand_over(edhoc_session *s);
 /* EDHOC_Exporter(label, context, len) in state DONE (REQ-KEYS-007). */
 int edhoc_exporter(const edhoc_session *s, uint64_t label, const uint8_t *context,
                    size_t context_len, uint8_t *out, size_t len);

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "secure_zero.h"
+
 static size_t block_size(int64_t alg)
 {
     return alg == HASH_SHA384 ? 128u : 64u;
@@ -118,8 +120,10 @@ void hmac(int64_t alg, const uint8_t *key, size_t key_len, const span *parts, si
     hash_update(&h, pad, bs);
     hash_update(&h, inner, hl);
     hash_final(&h, out);
-    memset(pad, 0, sizeof(pad));
-    memset(inner, 0, sizeof(inner));
+    /* the key-derived pads and the hash state keyed with them are as secret as the key */
+    secure_zero(pad, sizeof(pad));
+    secure_zero(inner, sizeof(inner));
+    secure_zero(&h, sizeof(h));
 }
 
 void hkdf_extract(int64_t alg, const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
@@ -170,5 +174,5 @@ void hkdf_expand(int64_t alg, const uint8_t *prk, size_t prk_len, const span *in
         memcpy(out + done, t, i);
         done += i;
     }
-    memset(t, 0, sizeof(t));
+    secure_zero(t, sizeof(t));
 }

@@ -1,4 +1,4 @@
-/* What the portable agent needs from a board: a clock, a cycle source and stack bounds. */
+/* What the portable agent needs from a board: a clock, a cycle source, stack bounds and entropy. */
 #ifndef PQIOT_PLATFORM_H
 #define PQIOT_PLATFORM_H
 
@@ -18,5 +18,9 @@ int plat_has_stack_paint(void);
 uint8_t *plat_stack_limit(void);
 /* Build identification for IDENTIFY. */
 const char *plat_product(void);
+/* Fill out with len bytes of full entropy for seeding the DRBG (rng.c): the host's getrandom(2),
+ * semihosting reads of the host's /dev/urandom under QEMU, a TRNG on a real board.
+ * 0, or -1 if this platform has no entropy source (then the firmware has no RNG). */
+int plat_entropy(uint8_t *out, size_t len);
 
 #endif

@@ -2,15 +2,20 @@
 
 #include <string.h>
 
+#include "audit.h"
 #include "cbor.h"
 #include "creds.h"
 #include "hkdf.h"
 #include "prims.h"
+#include "records.h"
 #include "work.h"
 
 #define HEADER_ALG 1u
 #define HEADER_KID 4u
 #define WINDOW 64u
+/* Sig_structure bytes besides protected, topic and payload: the "Signature1" prefix, three bstr
+ * heads, the PubSubAAD array and context string heads, the topic's tstr head (§8.1). */
+#define SIG_OVERHEAD (12u + 3u * 9u + 2u + (sizeof(CONTEXT) - 1u) + 9u)
 
 static const char CONTEXT[] = "PQC-IIoT pubsub v1";
 
@@ -20,13 +25,19 @@ typedef struct {
     size_t kid_len;
     uint8_t topic_hash[16]; /* SHA-256 of the topic, truncated: topics may be 64 KB long */
     uint64_t top, bitmap;
+    int has_bound;
+    uint64_t bound; /* the persisted bound P_r of this window (REQ-PUBSUB-010) */
 } seq_window;
 
+typedef char pubsub_kid_fits[(PUBSUB_KID_MAX == CRED_MAX_KID) ? 1 : -1];
+
 static seq_window windows[PUBSUB_MAX_WINDOWS];
+static int windows_dirty; /* a bound was raised and is not stored yet */
 
 void pubsub_reset(void)
 {
     memset(windows, 0, sizeof(windows));
+    windows_dirty = 0;
 }
 
 /* MQTT 5 §4.7 topic name: UTF-8 without U+0000, no wildcards, 1..65535 bytes. */
@@ -128,6 +139,37 @@ static size_t sig_structure(const uint8_t *protected_hdr, size_t protected_len,
     return n + payload_len;
 }
 
+/* One §8.3 audit event: `peer` is the message's kid (null if it cannot be a stored kid). */
+static void audit_failure(uint8_t event, edhoc_alert alert, uint8_t code, const uint8_t *kid,
+                          size_t kid_len, const uint8_t *topic, size_t topic_len, uint64_t seq)
+{
+    audit_entry e;
+
+    memset(&e, 0, sizeof(e));
+    e.event = event;
+    e.alert = (uint8_t)alert;
+    e.origin = AUDIT_ORIGIN_LOCAL;
+    e.code = code;
+    if (kid_len <= sizeof(e.peer)) {
+        memcpy(e.peer, kid, kid_len);
+        e.peer_len = (uint8_t)kid_len;
+    }
+    if (event == AUDIT_REPLAY_DROPPED) {
+        e.pubsub = 1;
+        e.value = (int64_t)seq; /* seq < 2^63 in any message a publisher can send */
+        if (topic_len <= sizeof(e.topic)) {
+            memcpy(e.topic, topic, topic_len);
+            e.topic_len = (uint16_t)topic_len;
+        } else {
+            sha256(e.topic, topic, topic_len);
+            e.topic_hashed = 1;
+        }
+    } else if (event == AUDIT_LIMIT_EXCEEDED) {
+        e.value = PUBSUB_MAX_WINDOWS;
+    }
+    audit_emit(&e);
+}
+
 static seq_window *window_for(const uint8_t *kid, size_t kid_len, const uint8_t *topic,
                               size_t topic_len, int create)
 {
@@ -172,7 +214,13 @@ edhoc_alert pubsub_verify(const uint8_t *topic, size_t topic_len, const uint8_t 
     seq_window *w;
 
     *detail = "";
-    /* 2. structure (1. the size limit is the TAP argument limit) */
+    /* 1. size: this build's limit is what its Sig_structure buffer holds */
+    if (msg_len > WORK_SIZE || topic_len > WORK_SIZE - msg_len ||
+        msg_len + topic_len > WORK_SIZE - SIG_OVERHEAD) {
+        *detail = "message above this build's limit";
+        return ALERT_MESSAGE_TOO_LARGE;
+    }
+    /* 2. structure */
     r.data = msg;
     r.len = msg_len;
     r.pos = 0;
@@ -212,10 +260,14 @@ edhoc_alert pubsub_verify(const uint8_t *topic, size_t topic_len, const uint8_t 
     cred = cred_find_peer(kid, kid_len);
     if (cred == NULL) {
         *detail = "kid not in the allow-list";
+        audit_failure(AUDIT_AUTH_FAILED, ALERT_UNKNOWN_CREDENTIAL, AUDIT_STAGE_PUBSUB, kid,
+                      kid_len, topic, topic_len, 0);
         return ALERT_UNKNOWN_CREDENTIAL;
     }
     if (cred->alg != alg) {
         *detail = "alg differs from the credential's";
+        audit_failure(AUDIT_AUTH_FAILED, ALERT_AUTHENTICATION_FAILED, AUDIT_STAGE_PUBSUB, kid,
+                      kid_len, topic, topic_len, 0);
         return ALERT_AUTHENTICATION_FAILED;
     }
     /* 6. signature over the topic the message arrived on (REQ-PUBSUB-008) */
@@ -232,6 +284,8 @@ edhoc_alert pubsub_verify(const uint8_t *topic, size_t topic_len, const uint8_t 
     }
     if (!valid) {
         *detail = "bad signature (wrong key, topic or tampered message)";
+        audit_failure(AUDIT_AUTH_FAILED, ALERT_AUTHENTICATION_FAILED, AUDIT_STAGE_PUBSUB, kid,
+                      kid_len, topic, topic_len, 0);
         return ALERT_AUTHENTICATION_FAILED;
     }
     /* 7. replay window of (kid, topic) without updating it */
@@ -239,6 +293,8 @@ edhoc_alert pubsub_verify(const uint8_t *topic, size_t topic_len, const uint8_t 
     if (w != NULL && w->has_top && out->seq <= w->top &&
         (w->top - out->seq >= WINDOW || ((w->bitmap >> (w->top - out->seq)) & 1u) != 0)) {
         *detail = "replayed seq";
+        audit_failure(AUDIT_REPLAY_DROPPED, ALERT_REPLAY_DETECTED, AUDIT_PUBSUB_WINDOW, kid,
+                      kid_len, topic, topic_len, out->seq);
         return ALERT_REPLAY_DETECTED;
     }
     /* 8. clock skew, when the time is known (REQ-PUBSUB-012) */
@@ -247,6 +303,8 @@ edhoc_alert pubsub_verify(const uint8_t *topic, size_t topic_len, const uint8_t 
                                            : out->timestamp_ms - *now_ms;
         if (diff > PUBSUB_SKEW_MS) {
             *detail = "stale";
+            audit_failure(AUDIT_REPLAY_DROPPED, ALERT_REPLAY_DETECTED, AUDIT_PUBSUB_STALE, kid,
+                          kid_len, topic, topic_len, out->seq);
             return ALERT_REPLAY_DETECTED;
         }
     }
@@ -254,7 +312,10 @@ edhoc_alert pubsub_verify(const uint8_t *topic, size_t topic_len, const uint8_t 
     if (w == NULL) {
         w = window_for(kid, kid_len, topic, topic_len, 1);
         if (w == NULL) {
+            /* REQ-PUBSUB-011: drop, never evict a window (none is persisted elsewhere) */
             *detail = "no replay window left for a new (kid, topic)";
+            audit_failure(AUDIT_LIMIT_EXCEEDED, ALERT_USAGE_LIMIT_REACHED,
+                          AUDIT_LIMIT_PUBSUB_WINDOWS, kid, kid_len, topic, topic_len, 0);
             return ALERT_USAGE_LIMIT_REACHED;
         }
     }
@@ -269,7 +330,67 @@ edhoc_alert pubsub_verify(const uint8_t *topic, size_t topic_len, const uint8_t 
     } else {
         w->bitmap |= (uint64_t)1 << (w->top - out->seq);
     }
+    if (!w->has_bound || out->seq > w->bound) {
+        /* REQ-PUBSUB-010 / REQ-REPLAY-008: the caller stores seq + K before reporting it */
+        w->bound = out->seq + REC_PERSIST_K;
+        w->has_bound = 1;
+        windows_dirty = 1;
+    }
     out->kid = kid;
     out->kid_len = kid_len;
     return ALERT_NONE;
+}
+
+int pubsub_dirty(void)
+{
+    return windows_dirty;
+}
+
+void pubsub_saved(void)
+{
+    windows_dirty = 0;
+}
+
+void pubsub_to_blob(pubsub_blob *b)
+{
+    size_t i;
+    memset(b, 0, sizeof(*b));
+    for (i = 0; i < PUBSUB_MAX_WINDOWS; i++) {
+        const seq_window *w = &windows[i];
+        if (!w->used || !w->has_bound) {
+            continue;
+        }
+        b->window[i].used = 1;
+        b->window[i].kid_len = (uint8_t)w->kid_len;
+        memcpy(b->window[i].kid, w->kid, w->kid_len);
+        memcpy(b->window[i].topic_hash, w->topic_hash, sizeof(w->topic_hash));
+        b->window[i].bound = w->bound;
+    }
+}
+
+int pubsub_from_blob(const pubsub_blob *b)
+{
+    size_t i;
+    pubsub_reset();
+    for (i = 0; i < PUBSUB_MAX_WINDOWS; i++) {
+        seq_window *w = &windows[i];
+        if (b->window[i].used == 0) {
+            continue;
+        }
+        if (b->window[i].used != 1 || b->window[i].kid_len > CRED_MAX_KID) {
+            pubsub_reset();
+            return -1;
+        }
+        w->used = 1;
+        w->kid_len = b->window[i].kid_len;
+        memcpy(w->kid, b->window[i].kid, w->kid_len);
+        memcpy(w->topic_hash, b->window[i].topic_hash, sizeof(w->topic_hash));
+        /* REQ-REPLAY-009: every seq <= the stored bound is a replay after the restart */
+        w->has_bound = 1;
+        w->bound = b->window[i].bound;
+        w->has_top = 1;
+        w->top = w->bound;
+        w->bitmap = ~(uint64_t)0;
+    }
+    return 0;
 }

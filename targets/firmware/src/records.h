@@ -54,10 +54,19 @@ typedef struct {
     int dirty;                     /* persisted state changed */
     size_t binding_context_len;    /* 0 (TAP transport, TCP) or 1 (serial: h'00', REQ-SER-006) */
     uint8_t binding_context;
+    /* Locally lowered usage limits (REQ-KU-015), 0: the §7.9 table. rec_init keeps them. */
+    uint64_t limit_q, limit_v;
 } rec_layer;
 
 /* Build the epoch-0 contexts from a completed handshake (chapter 6 §6.6). */
 void rec_init(rec_layer *l, const edhoc_session *s);
+/* Lower limit_q / limit_v for this layer (REQ-KU-015); 0 keeps the table value, and a value
+ * above the table value is capped to it (never raised). -1 if q is below REC_MIN_LIMIT_Q. */
+#define REC_MIN_LIMIT_Q 20u /* q - floor(q/10) must leave room for the key_update record */
+int rec_set_limits(rec_layer *l, uint64_t q, uint64_t v);
+/* REQ-KU-010: count_q of the sender key reached the threshold q - floor(q/10) while no key update
+ * is outstanding: the caller starts one with a fresh nonce from its RNG. */
+int rec_key_update_due(const rec_layer *l);
 
 /* Results besides 0: the alert that dropped or closed. *closed tells the caller the session
  * ended (a close record may be in out). */
@@ -81,8 +90,8 @@ edhoc_alert rec_start_key_update(rec_layer *l, const uint8_t nonce[REC_NONCE_LEN
 void rec_exporter(const rec_layer *l, uint64_t label, const uint8_t *context, size_t context_len,
                   uint8_t *out, size_t len);
 
-/* §7.9 limit_q and the layer's limit_v (for limit_exceeded, §9.2). */
-uint64_t rec_limit_q(void);
+/* The layer's limit_q and limit_v (§7.9, lowered by REQ-KU-015; for limit_exceeded, §9.2). */
+uint64_t rec_limit_q(const rec_layer *l);
 uint64_t rec_limit_v(const rec_layer *l);
 
 /* The persisted form: PRK_outs, epochs and bounds; keys are re-derived on restore. */
@@ -93,6 +102,7 @@ typedef struct {
     uint8_t committed_prk_out[HASH_MAX_LEN];
     uint8_t send_prk_out[HASH_MAX_LEN];
     uint64_t bound_s;
+    uint64_t limit_q, limit_v; /* lowered limits (REQ-KU-015): they bind after a restart too */
     struct {
         uint8_t valid, epoch, has_bound, reserved;
         uint8_t prk_out[HASH_MAX_LEN];

@@ -12,6 +12,7 @@
 #include "link.h"
 #include "ctx_pool.h"
 #include "measure.h"
+#include "nvm_store.h"
 #include "platform.h"
 #include "prims.h"
 #include "records.h"
@@ -378,7 +379,7 @@ static int cmd_reset(tap_ctx *t)
     }
     /* "all" and "factory" also drop credentials and the last measurement (REQ-TAP-016), so
      * they leave none of their own; "sessions" is measured like any other command
-     * (REQ-TAP-017). There is no persistent KeyStore to erase. */
+     * (REQ-TAP-017). "factory" also erases the NVM store (sessions, subscriber windows). */
     if (scope != NULL && len == 8) {
         measure_begin();
         tap_proto_reset(0);
@@ -387,6 +388,10 @@ static int cmd_reset(tap_ctx *t)
         tap_proto_reset(1);
         measure_clear();
         audit_clear(); /* §13.9: "all" and "factory" empty the audit buffer and its lost count */
+        if (scope != NULL && len == 7 && store_format() != 0) {
+            /* "factory" erases the persistent store, which also clears a damaged one */
+            return tap_fail(t, TAP_INTERNAL, "the NVM could not be re-formatted");
+        }
     }
     cbor_put_head(t->w, CBOR_MAP, 0);
     return 0;

@@ -3,6 +3,14 @@
 #ifndef PQIOT_TAP_INTERNAL_H
 #define PQIOT_TAP_INTERNAL_H
 
+/* The Test Agent takes keys, seeds and all ephemeral randomness from its requests: an injectable
+ * deterministic RNG, which REQ-SP-008 and REQ-TAP-002 allow in test builds only. The Makefile
+ * defines PQIOT_TEST_BUILD for every image it builds (all are DUT test builds); a product build
+ * leaves src/tap*.c out and cannot compile them by accident. */
+#ifndef PQIOT_TEST_BUILD
+#error "src/tap*.c belong to test builds only (REQ-SP-008, REQ-TAP-002): define PQIOT_TEST_BUILD for a DUT test build, or build a product without src/tap*.c"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -4,15 +4,17 @@
 #include <string.h>
 
 #include "audit.h"
-#include "crc32.h"
 #include "edhoc.h"
 #include "link.h"
 #include "measure.h"
-#include "nvm.h"
+#include "nvm_store.h"
 #include "platform.h"
 #include "prims.h"
 #include "pubsub.h"
 #include "records.h"
+#include "rng.h"
+#include "secure_zero.h"
+#include "sp.h"
 #include "tap.h"
 #include "tap_internal.h"
 #include "work.h"
@@ -31,9 +33,14 @@ enum {
     CMD_SUBSCRIBE_DELIVER = 91,
 };
 
+/* The session table: the WAIT_M3 bound (REQ-HS-036) plus room for the message_1 it refuses
+ * and one established session, so the protocol's busy answer, not TAP status 8, is what a
+ * further Initiator meets. */
 #ifndef EDHOC_MAX_SESSIONS
-#define EDHOC_MAX_SESSIONS 2u
+#define EDHOC_MAX_SESSIONS (HS_MAX_WAIT_M3 + 2u)
 #endif
+typedef char wait_m3_bound_fits_the_table[
+    (HS_MAX_WAIT_M3 >= 1u && HS_MAX_WAIT_M3 < EDHOC_MAX_SESSIONS) ? 1 : -1];
 
 /* The close record a timer produced: option (<= 14) + content type + "key_update_failed" + tag. */
 #define EXPIRY_OUT 64u
@@ -155,7 +162,7 @@ static void audit_limit(const session_slot *slot, int limit)
     audit_entry e;
     audit_base(slot, &e, AUDIT_LIMIT_EXCEEDED, 1);
     e.code = (uint8_t)limit;
-    e.value = (int64_t)(limit == AUDIT_LIMIT_V ? rec_limit_v(&slot->rec) : rec_limit_q());
+    e.value = (int64_t)(limit == AUDIT_LIMIT_V ? rec_limit_v(&slot->rec) : rec_limit_q(&slot->rec));
     audit_emit(&e);
 }
 
@@ -287,87 +294,136 @@ static void unlink_slot(const session_slot *slot)
     }
 }
 
-/* --- persistence of established sessions (spec §7.7): one NVM slot per session slot --------- */
+/* --- persistence of established sessions (spec §7.7): one store record per session slot ------ */
 
-#define NVM_MAGIC 0x50514E56u /* "PQNV" */
-#define NVM_VERSION 3u /* 2: count_v per recipient context (REQ-KU-013); 3: 7-byte IDs */
+/* Payload format of a session record; 4: A/B store records (nvm_store.c) carry magic and CRC. */
+#define SESSION_RECORD_VERSION 4u
 
 typedef struct {
-    uint32_t magic, version;
+    uint32_t version;
     uint64_t id;
     rec_blob blob;
-    uint32_t crc;
-} nvm_slot;
+} session_record;
 
-typedef char nvm_slots_fit[(sizeof(nvm_slot) * EDHOC_MAX_SESSIONS <= NVM_SIZE) ? 1 : -1];
+typedef char session_records_fit[(EDHOC_MAX_SESSIONS <= STORE_SESSION_RECORDS &&
+                                  sizeof(session_record) <= STORE_SESSION_CAP &&
+                                  sizeof(pubsub_blob) <= STORE_PUBSUB_CAP) ? 1 : -1];
 
 static int persist(size_t index)
 {
-    static nvm_slot image;
+    static session_record image;
     session_slot *slot = &sessions[index];
+    int rc;
 
     memset(&image, 0, sizeof(image));
-    image.magic = NVM_MAGIC;
-    image.version = NVM_VERSION;
+    image.version = SESSION_RECORD_VERSION;
     image.id = slot->id;
     rec_to_blob(&slot->rec, slot->hs.initiator, slot->hs.suite->id, &image.blob);
-    image.crc = crc32_iso_hdlc((const uint8_t *)&image, offsetof(nvm_slot, crc));
-    if (nvm_write(index * sizeof(nvm_slot), (const uint8_t *)&image, sizeof(image)) != 0) {
+    rc = store_save(index, &image, sizeof(image));
+    secure_zero(&image, sizeof(image));
+    if (rc != 0) {
         return -1;
     }
     slot->rec.dirty = 0;
-    memset(&image, 0, sizeof(image));
     return 0;
 }
 
 static void forget(size_t index)
 {
-    static const uint8_t erased[sizeof(uint32_t)] = {0xFF, 0xFF, 0xFF, 0xFF};
-    nvm_write(index * sizeof(nvm_slot), erased, sizeof(erased));
+    store_save(index, NULL, 0);
 }
 
-/* Restore persisted sessions once, at the first TAP request after boot. */
+/* The persisted form of the subscriber windows (one buffer for saving and restoring). */
+static pubsub_blob windows_image;
+
+/* The subscriber windows, after SUBSCRIBE_DELIVER changed a bound (REQ-PUBSUB-010). */
+static int persist_windows(void)
+{
+    int rc;
+
+    if (!pubsub_dirty()) {
+        return 0;
+    }
+    pubsub_to_blob(&windows_image);
+    rc = store_save(STORE_RECORD_PUBSUB, &windows_image, sizeof(windows_image));
+    if (rc == 0) {
+        pubsub_saved();
+    }
+    return rc;
+}
+
+/* One session record into `slot`: 1 restored, 0 empty, -1 it does not parse. */
+static int restore_session(size_t index, session_record *image)
+{
+    session_slot *slot = &sessions[index];
+    int rc = store_load(index, image, sizeof(*image));
+
+    if (rc != 0) {
+        return rc == 1 ? 0 : -1;
+    }
+    if (image->version != SESSION_RECORD_VERSION || image->id == 0 ||
+        rec_from_blob(&slot->rec, &image->blob) != 0) {
+        return -1;
+    }
+    memset(&slot->hs, 0, sizeof(slot->hs));
+    slot->hs.initiator = image->blob.initiator;
+    slot->hs.suite = edhoc_find_suite(image->blob.suite_id);
+    slot->hs.state = EDHOC_DONE;
+    /* Initiator: Sender ID = C_R, Recipient ID = C_I; the Responder the other way. */
+    if (slot->hs.initiator) {
+        memcpy(slot->hs.c_r, slot->rec.sender_id, slot->rec.sender_id_len);
+        slot->hs.c_r_len = slot->rec.sender_id_len;
+        memcpy(slot->hs.c_i, slot->rec.recipient_id, slot->rec.recipient_id_len);
+        slot->hs.c_i_len = slot->rec.recipient_id_len;
+    } else {
+        memcpy(slot->hs.c_i, slot->rec.sender_id, slot->rec.sender_id_len);
+        slot->hs.c_i_len = slot->rec.sender_id_len;
+        memcpy(slot->hs.c_r, slot->rec.recipient_id, slot->rec.recipient_id_len);
+        slot->hs.c_r_len = slot->rec.recipient_id_len;
+    }
+    slot->id = image->id;
+    if (image->id >= next_session_id) {
+        next_session_id = image->id + 1;
+    }
+    return 1;
+}
+
+/* Restore persisted sessions and subscriber windows once, at the first TAP request after boot.
+ * A record that fails its integrity check or does not parse makes the store unusable: nothing
+ * is restored and nothing is replaced by an empty state (REQ-KS-010). */
 void tap_proto_restore(void)
 {
     static int restored;
-    static nvm_slot image;
-    session_slot *slot;
+    static session_record image;
     size_t i;
+    int rc = 0;
 
     if (restored) {
         return;
     }
     restored = 1;
-    for (i = 0; i < EDHOC_MAX_SESSIONS; i++) {
-        slot = &sessions[i];
-        if (nvm_read(i * sizeof(nvm_slot), (uint8_t *)&image, sizeof(image)) != 0 ||
-            image.magic != NVM_MAGIC || image.version != NVM_VERSION ||
-            image.crc != crc32_iso_hdlc((const uint8_t *)&image, offsetof(nvm_slot, crc)) ||
-            image.id == 0 || rec_from_blob(&slot->rec, &image.blob) != 0) {
-            continue;
-        }
-        memset(&slot->hs, 0, sizeof(slot->hs));
-        slot->hs.initiator = image.blob.initiator;
-        slot->hs.suite = edhoc_find_suite(image.blob.suite_id);
-        slot->hs.state = EDHOC_DONE;
-        /* Initiator: Sender ID = C_R, Recipient ID = C_I; the Responder the other way. */
-        if (slot->hs.initiator) {
-            memcpy(slot->hs.c_r, slot->rec.sender_id, slot->rec.sender_id_len);
-            slot->hs.c_r_len = slot->rec.sender_id_len;
-            memcpy(slot->hs.c_i, slot->rec.recipient_id, slot->rec.recipient_id_len);
-            slot->hs.c_i_len = slot->rec.recipient_id_len;
-        } else {
-            memcpy(slot->hs.c_i, slot->rec.sender_id, slot->rec.sender_id_len);
-            slot->hs.c_i_len = slot->rec.sender_id_len;
-            memcpy(slot->hs.c_r, slot->rec.recipient_id, slot->rec.recipient_id_len);
-            slot->hs.c_r_len = slot->rec.recipient_id_len;
-        }
-        slot->id = image.id;
-        if (image.id >= next_session_id) {
-            next_session_id = image.id + 1;
+    if (store_open() != STORE_USABLE) {
+        return;
+    }
+    for (i = 0; i < EDHOC_MAX_SESSIONS && rc >= 0; i++) {
+        rc = restore_session(i, &image);
+    }
+    if (rc >= 0) {
+        rc = store_load(STORE_RECORD_PUBSUB, &windows_image, sizeof(windows_image));
+        if (rc == 0) {
+            rc = pubsub_from_blob(&windows_image);
+        } else if (rc == 1) {
+            rc = 0;
         }
     }
-    memset(&image, 0, sizeof(image));
+    if (rc < 0) {
+        store_damaged("a persisted record does not parse");
+        for (i = 0; i < EDHOC_MAX_SESSIONS; i++) {
+            memset(&sessions[i], 0, sizeof(sessions[i]));
+        }
+        pubsub_reset();
+    }
+    secure_zero(&image, sizeof(image));
 }
 
 void tap_proto_reset(int scope_all)
@@ -381,7 +437,9 @@ void tap_proto_reset(int scope_all)
     memset(sessions, 0, sizeof(sessions));
     if (scope_all) {
         cred_reset();
+        sp_remove(SP_SLOT_OWN); /* the own key, zeroised in the provider (REQ-SP-007) */
         pubsub_reset(); /* the (kid, topic) windows belong to the publishers' credentials */
+        store_save(STORE_RECORD_PUBSUB, NULL, 0); /* ... and do not come back at the next boot */
     }
 }
 
@@ -431,10 +489,63 @@ static int keep_stored_peer(tap_ctx *t, credential *loaded, const credential **k
     return 0;
 }
 
+/* CRED_LOAD "own": the private key goes into the SecurityProvider (REQ-SP-001) and the
+ * credential is kept only when its public key is the provider's public_key(key_ref), checked
+ * here, before any use (REQ-SP-012): a mismatch is refused with internal_error (status 7). */
+static int load_own(tap_ctx *t, credential *own, const uint8_t *sk, size_t sk_len)
+{
+    sp_key_ref key;
+    size_t cap, pk_len = 0;
+    uint8_t *pk = tap_out_buffer(&cap);
+    int rc;
+
+    sp_remove(SP_SLOT_OWN); /* the previous own key is zeroised whatever happens (REQ-SP-007) */
+    if (!sp_supports(own->alg)) {
+        secure_zero((void *)(uintptr_t)sk, sk_len);
+        own->loaded = 0;
+        return tap_fail(t, TAP_UNSUPPORTED,
+                        "own key algorithm not enabled (ML-DSA-44, Falcon-512)");
+    }
+    rc = sp_import(SP_SLOT_OWN, own->alg, sk, sk_len, &key);
+    /* the provider holds the key now: the import argument in the request buffer goes */
+    secure_zero((void *)(uintptr_t)sk, sk_len);
+    if (rc == SP_ERR_INVALID) {
+        own->loaded = 0;
+        return tap_fail(t, TAP_INVALID_INPUT,
+                        "sk is not a key of the credential's algorithm (ML-DSA-44: 32-byte seed "
+                        "or 2560-byte expanded key; Falcon-512: 1281 bytes)");
+    }
+    if (rc == SP_OK) {
+        rc = sp_public_key(key, pk, cap, &pk_len);
+    }
+    if (rc != SP_OK || pk_len != own->pub_len ||
+        memcmp(pk, own->ccs + own->pub_pos, pk_len) != 0) {
+        sp_remove(SP_SLOT_OWN);
+        own->loaded = 0;
+        t->status = TAP_PROTOCOL_ALERT;
+        cbor_put_head(t->w, CBOR_MAP, 4);
+        tap_put_key(t->w, "out");
+        cbor_put_head(t->w, CBOR_ARRAY, 0);
+        tap_put_key(t->w, "alert");
+        cbor_put_text(t->w, edhoc_alert_name(ALERT_INTERNAL_ERROR));
+        tap_put_key(t->w, "state");
+        cbor_put_text(t->w, edhoc_state_name(EDHOC_FAILED));
+        tap_put_key(t->w, "detail");
+        cbor_put_text(t->w, rc != SP_OK ? "SecurityProvider failed"
+                                        : "the credential's public key is not the one of sk "
+                                          "(REQ-SP-012)");
+        return 0;
+    }
+    cbor_put_head(t->w, CBOR_MAP, 1);
+    tap_put_key(t->w, "kid");
+    tap_put_output(t->w, own->kid, own->kid_len);
+    return 0;
+}
+
 int tap_cmd_cred_load(tap_ctx *t)
 {
     const char *slot, *trust;
-    size_t slot_len, trust_len, ccs_len, sk_len = 0, cap;
+    size_t slot_len, trust_len, ccs_len, sk_len = 0;
     const uint8_t *ccs, *sk = NULL, *kid;
     credential *target;
     const credential *kept;
@@ -474,11 +585,17 @@ int tap_cmd_cred_load(tap_ctx *t)
     }
     rc = cred_parse(ccs, ccs_len, target);
     if (rc != 0) {
+        if (own) {
+            secure_zero((void *)(uintptr_t)sk, sk_len); /* an import that never happens */
+        }
         return tap_fail(t, rc == -2 ? TAP_TOO_LARGE : TAP_INVALID_INPUT,
                         "ccs is not a CCS with an AKP key and a bstr kid");
     }
+    if (own) {
+        return load_own(t, target, sk, sk_len);
+    }
     kept = target;
-    if (!own && prim_falcon_sizes(target->alg, &falcon_pk, &falcon_sig) == 0 &&
+    if (prim_falcon_sizes(target->alg, &falcon_pk, &falcon_sig) == 0 &&
         target->pub_len == falcon_pk && falcon_pk <= CRED_MAX_PUBLIC_KEY) {
         /* a Falcon-512 publisher: usable for signed pub/sub, never in a handshake */
         if (keep_stored_peer(t, target, &kept) != 0) {
@@ -495,29 +612,8 @@ int tap_cmd_cred_load(tap_ctx *t)
         return tap_fail(t, TAP_UNSUPPORTED,
                         "credential algorithm not enabled (ML-DSA-44; Falcon-512 for peers)");
     }
-    if (!own) {
-        if (keep_stored_peer(t, target, &kept) != 0) {
-            return -1;
-        }
-    } else {
-        if (sz.sk > CRED_MAX_SECRET_KEY || (sk_len != sz.sk && sk_len != 32)) {
-            target->loaded = 0;
-            return tap_fail(t, TAP_INVALID_INPUT,
-                            "sk must be the ML-DSA seed (32 bytes) or the expanded secret key");
-        }
-        if (sk_len == 32) {
-            /* A seed (FIPS 204 KeyGen_internal(xi)): expand it and check it matches the CCS. */
-            uint8_t *pk = tap_out_buffer(&cap);
-            if (prim_mldsa_keygen(target->alg, sk, pk, cred_own_secret()) != 0 ||
-                memcmp(pk, target->ccs + target->pub_pos, sz.pk) != 0) {
-                memset(cred_own_secret(), 0, CRED_MAX_SECRET_KEY);
-                target->loaded = 0;
-                return tap_fail(t, TAP_INVALID_INPUT, "sk does not belong to the credential's key");
-            }
-        } else {
-            memcpy(cred_own_secret(), sk, sk_len);
-        }
-        *cred_own_secret_len() = sz.sk;
+    if (keep_stored_peer(t, target, &kept) != 0) {
+        return -1;
     }
     kid = kept->kid;
     cbor_put_head(t->w, CBOR_MAP, 1);
@@ -594,6 +690,47 @@ static int get_suites(tap_ctx *t, edhoc_session *s)
     return 0;
 }
 
+/* SESSION_START `limits` (§13.5, REQ-KU-015): {"q": uint, "v": uint}, both keys optional; the
+ * record layer caps each at the §7.9 value of the AEAD the handshake selects (never raised). */
+static int get_limits(tap_ctx *t, uint64_t *q, uint64_t *v)
+{
+    static const char *const malformed = "limits must be a map {\"q\": uint, \"v\": uint}";
+    cbor_reader r;
+    int major;
+    uint64_t count, i, len, value;
+
+    *q = 0;
+    *v = 0;
+    if (tap_get_raw(t, "limits", &r) != 0) {
+        return 0;
+    }
+    if (cbor_read_head(&r, &major, &count) != 0 || major != CBOR_MAP || count > 2) {
+        return tap_fail(t, TAP_MALFORMED, malformed);
+    }
+    for (i = 0; i < count; i++) {
+        uint8_t key;
+        if (cbor_read_head(&r, &major, &len) != 0 || major != CBOR_TSTR || len != 1 ||
+            r.pos >= r.len) {
+            return tap_fail(t, TAP_MALFORMED, malformed);
+        }
+        key = r.data[r.pos++];
+        if (cbor_read_head(&r, &major, &value) != 0 || major != CBOR_UINT ||
+            (key != 'q' && key != 'v')) {
+            return tap_fail(t, TAP_MALFORMED, malformed);
+        }
+        if (value == 0) {
+            return tap_fail(t, TAP_INVALID_INPUT, "limits q and v must be at least 1");
+        }
+        *(key == 'q' ? q : v) = value;
+    }
+    if (*q != 0 && *q < REC_MIN_LIMIT_Q) {
+        return tap_fail(t, TAP_INVALID_INPUT,
+                        "limits q must be at least 20: q - floor(q/10) leaves room for the "
+                        "key_update record (REQ-KU-015)");
+    }
+    return 0;
+}
+
 static session_slot *find_session(tap_ctx *t)
 {
     uint64_t id;
@@ -642,6 +779,25 @@ static void avoid_c_i(session_slot *slot, const uint8_t *msg, size_t len)
         len > 0 && msg[len - 1] == slot->hs.own_cid[0]) {
         slot->hs.own_cid[0] = (uint8_t)(slot->hs.own_cid[0] + 1);
     }
+}
+
+/* REQ-HS-036: a Responder that has not seen message_1 yet is busy while HS_MAX_WAIT_M3 other
+ * Responder sessions wait for message_3 (edhoc.c answers message_1 then with busy). */
+static void mark_busy(session_slot *slot)
+{
+    size_t i, waiting = 0;
+
+    slot->hs.busy = 0;
+    if (slot->hs.initiator || slot->hs.state != EDHOC_START) {
+        return;
+    }
+    for (i = 0; i < EDHOC_MAX_SESSIONS; i++) {
+        if (sessions[i].id != 0 && !sessions[i].hs.initiator &&
+            sessions[i].hs.state == EDHOC_WAIT_M3) {
+            waiting++;
+        }
+    }
+    slot->hs.busy = waiting >= HS_MAX_WAIT_M3;
 }
 
 /* --- sessions on the serial link ------------------------------------------------------------ */
@@ -700,6 +856,7 @@ static void emit_records(const session_slot *slot, rec_out *out)
 static void link_established(session_slot *slot)
 {
     rec_init(&slot->rec, &slot->hs);
+    edhoc_hand_over(&slot->hs); /* REQ-KEYS-010 */
     slot->rec.binding_context = LINK_BINDING_CONTEXT;
     slot->rec.binding_context_len = 1;
     if (link_est != NULL && link_est != slot) {
@@ -736,6 +893,7 @@ static void link_handshake(const uint8_t *msg, size_t len)
         return;
     }
     avoid_c_i(slot, msg, len);
+    mark_busy(slot);
     out.buf = tap_out_buffer(&cap);
     out.cap = cap;
     before = slot->hs.state;
@@ -779,6 +937,8 @@ static void inbox_put(const uint8_t *data, size_t len)
     inbox_used += 2 + len;
 }
 
+static void auto_key_update(session_slot *slot, const rec_out *first, rec_out *ku);
+
 static void link_record(const uint8_t *record, size_t len)
 {
     session_slot *slot = link_est;
@@ -804,11 +964,15 @@ static void link_record(const uint8_t *record, size_t len)
     emit_records(slot, &out); /* key_update_ack, or a close record */
     if (alert == ALERT_NONE && content_type == CT_APPLICATION_DATA) {
         if (slot->echo) {
+            rec_out ku;
             out.buf = tap_out_buffer(&out.cap);
             out.len = 0;
-            if (rec_send(&slot->rec, CT_APPLICATION_DATA, body, body_len, &out) == ALERT_NONE &&
-                save(slot) == 0) {
-                emit_records(slot, &out);
+            if (rec_send(&slot->rec, CT_APPLICATION_DATA, body, body_len, &out) == ALERT_NONE) {
+                auto_key_update(slot, &out, &ku); /* REQ-KU-010 */
+                if (save(slot) == 0) {
+                    emit_records(slot, &out);
+                    emit_records(slot, &ku);
+                }
             }
         } else {
             inbox_put(body, body_len);
@@ -922,7 +1086,7 @@ void tap_proto_tick(uint32_t now_ms)
             e.state = (uint8_t)state;
             e.code = AUDIT_REASON_TIMEOUT;
             audit_emit(&e);
-            slot->hs.state = EDHOC_FAILED;
+            edhoc_abort(&slot->hs); /* FAILED, its secrets erased (REQ-HS-034) */
             slot->timed_state = EDHOC_FAILED;
             slot->expired = ALERT_UNSPECIFIED;
             slot->expiry_len = 0;
@@ -974,15 +1138,29 @@ int tap_cmd_app_poll(tap_ctx *t)
     return 0;
 }
 
+/* The store failed its start-up check (REQ-KS-010): the command that would start a session or
+ * accept a pub/sub message is refused with internal_error and audited as an error. */
+static int store_refusal(tap_ctx *t, const session_slot *slot)
+{
+    edhoc_out out;
+
+    memset(&out, 0, sizeof(out));
+    out.alert = ALERT_INTERNAL_ERROR;
+    out.detail = store_problem();
+    audit_alert(slot, ALERT_INTERNAL_ERROR, AUDIT_ORIGIN_LOCAL, EDHOC_START, 0, 0);
+    return protocol_alert(t, &slot->hs, &out);
+}
+
 int tap_cmd_session_start(tap_ctx *t)
 {
     edhoc_session *s;
     const char *role, *opt;
     size_t role_len, opt_len, kid_len, peer_len, cap, i;
     const uint8_t *kid, *peer, *seed = NULL, *m = NULL, *rnd = NULL;
+    uint8_t fresh_seed[64];
     session_slot *slot = NULL;
     const credential *own = cred_own();
-    uint64_t method;
+    uint64_t method, limit_q, limit_v;
     int flag, initiator, rc, link, echo;
     edhoc_out out;
 
@@ -1053,6 +1231,9 @@ int tap_cmd_session_start(tap_ctx *t)
         tap_get_raw(t, "x25519_eph", &(cbor_reader){0}) == 0) {
         return tap_fail(t, TAP_UNSUPPORTED, "psk and x25519_eph are not implemented");
     }
+    if (get_limits(t, &limit_q, &limit_v) != 0) {
+        return -1;
+    }
     if (!own->loaded || kid_len != own->kid_len || memcmp(kid, own->kid, kid_len) != 0) {
         return tap_fail(t, TAP_INVALID_STATE, "no own credential with that kid (CRED_LOAD)");
     }
@@ -1061,34 +1242,49 @@ int tap_cmd_session_start(tap_ctx *t)
     }
     memcpy(s->expected_peer, peer, peer_len);
     s->expected_peer_len = peer_len;
-    /* This build has no entropy source: the ephemeral randomness must be given (§13.5). */
+    /* Ephemeral randomness (§13.5; REQ-SP-006, REQ-SP-008): the request's bytes only when the
+     * test supplies them (this file exists in test builds only), otherwise the DRBG (rng.c). */
     if (initiator) {
-        if (tap_get_raw(t, "kem_seed", &(cbor_reader){0}) != 0) {
-            return tap_fail(t, TAP_UNSUPPORTED, "no entropy source in this build: pass kem_seed");
-        }
-        if (tap_get_fixed(t, "kem_seed", &seed, 64) != 0) {
-            return -1;
+        if (tap_get_raw(t, "kem_seed", &(cbor_reader){0}) == 0) {
+            if (tap_get_fixed(t, "kem_seed", &seed, 64) != 0) {
+                return -1;
+            }
+        } else if (rng_bytes(fresh_seed, sizeof(fresh_seed)) == 0) {
+            seed = fresh_seed;
+        } else {
+            return tap_fail(t, TAP_UNSUPPORTED,
+                            "no entropy source on this platform (QEMU needs -semihosting-config "
+                            "enable=on,target=native): pass kem_seed");
         }
     } else {
-        if (tap_get_raw(t, "kem_m", &(cbor_reader){0}) != 0) {
-            return tap_fail(t, TAP_UNSUPPORTED, "no entropy source in this build: pass kem_m");
+        if (tap_get_raw(t, "kem_m", &(cbor_reader){0}) == 0) {
+            if (tap_get_fixed(t, "kem_m", &m, 32) != 0) {
+                return -1;
+            }
+            memcpy(s->kem_m, m, 32);
+        } else if (rng_bytes(s->kem_m, 32) != 0) {
+            return tap_fail(t, TAP_UNSUPPORTED,
+                            "no entropy source on this platform (QEMU needs -semihosting-config "
+                            "enable=on,target=native): pass kem_m");
         }
-        if (tap_get_fixed(t, "kem_m", &m, 32) != 0) {
-            return -1;
-        }
-        memcpy(s->kem_m, m, 32);
     }
-    /* Without sig_rnd ML-DSA signs in its deterministic variant (rnd = 0^32, FIPS 204 §3.4). */
+    /* ML-DSA signs hedged with rnd from the DRBG unless the test fixes sig_rnd; a platform
+     * without entropy falls back to the deterministic variant (rnd = 0^32, FIPS 204 §3.4). */
     if (tap_get_raw(t, "sig_rnd", &(cbor_reader){0}) == 0) {
         if (tap_get_fixed(t, "sig_rnd", &rnd, 32) != 0) {
             return -1;
         }
         memcpy(s->sig_rnd, rnd, 32);
+    } else if (rng_bytes(s->sig_rnd, 32) != 0) {
+        memset(s->sig_rnd, 0, 32);
     }
     if (s->own_cid_len == 0) {
         /* Default identifier: a one-byte int; a responder avoids C_I when message_1 comes. */
         s->own_cid[0] = initiator ? 0x37 : 0x00;
         s->own_cid_len = 1;
+    }
+    if (store_open() != STORE_USABLE) {
+        return store_refusal(t, slot); /* REQ-KS-010: no session on a damaged store */
     }
     out.buf = tap_out_buffer(&cap);
     out.cap = cap;
@@ -1101,9 +1297,13 @@ int tap_cmd_session_start(tap_ctx *t)
         rc = 0;
     }
     measure_end(CMD_SESSION_START);
+    secure_zero(fresh_seed, sizeof(fresh_seed));
     if (rc != 0) {
         return tap_fail(t, TAP_INTERNAL, "could not build message_1");
     }
+    slot->rec.limit_q = 0; /* a free slot may hold an older session's limits */
+    slot->rec.limit_v = 0;
+    rec_set_limits(&slot->rec, limit_q, limit_v); /* kept by rec_init at DONE (REQ-KU-015) */
     slot->id = next_session_id++;
     slot->started_ms = plat_millis();
     slot->authenticated = 0;
@@ -1148,6 +1348,7 @@ int tap_cmd_session_deliver(tap_ctx *t)
         return tap_fail(t, TAP_INVALID_STATE, "the session is closed");
     }
     avoid_c_i(slot, msg, len);
+    mark_busy(slot);
     out.buf = tap_out_buffer(&cap);
     out.cap = cap;
     before = slot->hs.state;
@@ -1165,6 +1366,7 @@ int tap_cmd_session_deliver(tap_ctx *t)
     }
     if (slot->hs.state == EDHOC_DONE && before != EDHOC_DONE) {
         rec_init(&slot->rec, &slot->hs);
+        edhoc_hand_over(&slot->hs); /* REQ-KEYS-010 */
         if (persist((size_t)(slot - sessions)) != 0) {
             return tap_fail(t, TAP_INTERNAL, "could not persist the session context");
         }
@@ -1274,6 +1476,38 @@ static void put_records(cbor_writer *w, const rec_out *out)
     }
 }
 
+/* REQ-KU-010: once a record brought count_q to the key-update threshold, start the update with
+ * a fresh nonce from the DRBG. Its key_update record goes into `ku`, the out buffer after
+ * `first`. Without an RNG nothing starts and the key runs into limit_q (REQ-KU-011). */
+static void auto_key_update(session_slot *slot, const rec_out *first, rec_out *ku)
+{
+    uint8_t nonce[REC_NONCE_LEN];
+
+    ku->buf = first->buf + first->len;
+    ku->cap = first->cap - first->len;
+    ku->len = 0;
+    if (!rec_key_update_due(&slot->rec) || rng_bytes(nonce, sizeof(nonce)) != 0) {
+        return;
+    }
+    if (rec_start_key_update(&slot->rec, nonce, ku) != ALERT_NONE) {
+        ku->len = 0;
+    }
+    secure_zero(nonce, sizeof(nonce));
+}
+
+/* `out` with the record of the command and, if it started one, the key_update record. */
+static void put_two_records(cbor_writer *w, const rec_out *out, const rec_out *ku)
+{
+    tap_put_key(w, "out");
+    cbor_put_head(w, CBOR_ARRAY, (out->len > 0 ? 1u : 0u) + (ku->len > 0 ? 1u : 0u));
+    if (out->len > 0) {
+        tap_put_output(w, out->buf, out->len);
+    }
+    if (ku->len > 0) {
+        tap_put_output(w, ku->buf, ku->len);
+    }
+}
+
 /* A timer ended the session since the last command on it: status 7 with the expiry's alert and
  * what it put on the wire (spec §13.5 "Timers"). 1 when answered. */
 static int answered_expiry(tap_ctx *t)
@@ -1317,7 +1551,7 @@ int tap_cmd_app_send(tap_ctx *t)
     slot = established(t);
     const uint8_t *data;
     size_t len;
-    rec_out out;
+    rec_out out, ku;
     edhoc_alert alert;
 
     if (slot == NULL || tap_get_bytes(t, "data", &data, &len, REC_MAX_PLAINTEXT, 0) != 0) {
@@ -1328,6 +1562,10 @@ int tap_cmd_app_send(tap_ctx *t)
     alert = rec_send(&slot->rec, CT_APPLICATION_DATA, data, len, &out);
     measure_end(CMD_APP_SEND);
     audit_send(slot, alert);
+    ku.len = 0;
+    if (alert == ALERT_NONE) {
+        auto_key_update(slot, &out, &ku); /* REQ-KU-010 */
+    }
     if (commit(t, slot) != 0) {
         return -1;
     }
@@ -1337,8 +1575,9 @@ int tap_cmd_app_send(tap_ctx *t)
         return record_alert(t, slot, alert, "cannot send", &out);
     }
     emit_records(slot, &out);
+    emit_records(slot, &ku);
     cbor_put_head(t->w, CBOR_MAP, 1);
-    put_records(t->w, &out);
+    put_two_records(t->w, &out, &ku);
     return 0;
 }
 
@@ -1388,6 +1627,7 @@ int tap_cmd_key_update(tap_ctx *t)
 {
     session_slot *slot;
     const uint8_t *nonce;
+    uint8_t fresh[REC_NONCE_LEN];
     rec_out out;
     edhoc_alert alert;
 
@@ -1398,10 +1638,15 @@ int tap_cmd_key_update(tap_ctx *t)
     if (slot == NULL) {
         return -1;
     }
+    /* REQ-KU-001, REQ-SP-008: the nonce comes from the DRBG unless the test supplies it. */
     if (tap_get_raw(t, "nonce", &(cbor_reader){0}) != 0) {
-        return tap_fail(t, TAP_UNSUPPORTED, "no entropy source in this build: pass nonce");
-    }
-    if (tap_get_fixed(t, "nonce", &nonce, REC_NONCE_LEN) != 0) {
+        if (rng_bytes(fresh, sizeof(fresh)) != 0) {
+            return tap_fail(t, TAP_UNSUPPORTED,
+                            "no entropy source on this platform (QEMU needs -semihosting-config "
+                            "enable=on,target=native): pass nonce");
+        }
+        nonce = fresh;
+    } else if (tap_get_fixed(t, "nonce", &nonce, REC_NONCE_LEN) != 0) {
         return -1;
     }
     out.buf = tap_out_buffer(&out.cap);
@@ -1440,10 +1685,21 @@ int tap_cmd_subscribe_deliver(tap_ctx *t)
         (has_now && tap_get_uint(t, "now_ms", &now_ms) != 0)) {
         return -1;
     }
-    measure_begin();
-    alert = pubsub_verify((const uint8_t *)topic, topic_len, msg, msg_len,
-                          has_now ? &now_ms : NULL, &m, &detail);
-    measure_end(CMD_SUBSCRIBE_DELIVER);
+    if (store_open() != STORE_USABLE) {
+        /* REQ-KS-010: the persisted windows are unknown, so no message can be checked */
+        alert = ALERT_INTERNAL_ERROR;
+        detail = store_problem();
+    } else {
+        measure_begin();
+        alert = pubsub_verify((const uint8_t *)topic, topic_len, msg, msg_len,
+                              has_now ? &now_ms : NULL, &m, &detail);
+        measure_end(CMD_SUBSCRIBE_DELIVER);
+    }
+    if (alert == ALERT_NONE && persist_windows() != 0) {
+        /* REQ-PUBSUB-010: a message is accepted only after its window bound is durable */
+        alert = ALERT_INTERNAL_ERROR;
+        detail = "could not persist the replay window";
+    }
     if (alert != ALERT_NONE) {
         t->status = TAP_PROTOCOL_ALERT;
         cbor_put_head(t->w, CBOR_MAP, 4);

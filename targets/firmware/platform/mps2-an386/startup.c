@@ -10,6 +10,8 @@ void SysTick_Handler(void);
 
 void Reset_Handler(void);
 void _exit(int status);
+/* entropy_semihost.c: a semihosting BKPT without a host returns -1; other faults reset. */
+void Bkpt_Fault_Handler(void);
 
 /* A fault means a bug; reset rather than hang, so the host sees the agent come back. */
 static void Fault_Handler(void)
@@ -27,13 +29,13 @@ __attribute__((section(".isr_vector"), used)) static void (*const vectors[16])(v
     (void (*)(void))(&_stack_top),
     Reset_Handler,
     Fault_Handler, /* NMI */
-    Fault_Handler, /* HardFault */
+    Bkpt_Fault_Handler, /* HardFault */
     Fault_Handler, /* MemManage */
     Fault_Handler, /* BusFault */
     Fault_Handler, /* UsageFault */
     0, 0, 0, 0,
     Default_Handler, /* SVCall */
-    Default_Handler, /* DebugMonitor */
+    Bkpt_Fault_Handler, /* DebugMonitor */
     0,
     Default_Handler, /* PendSV */
     SysTick_Handler,
