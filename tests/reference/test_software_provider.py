@@ -184,3 +184,18 @@ def test_private_keys_never_show_in_repr_str_logs_or_pickles(
         pickle.dumps(provider)
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(provider._keys["device"].secret)
+
+
+def test_a_public_key_of_another_private_key_is_refused() -> None:
+    """REQ-SP-012: public_key(key_ref) is the private key's own, so a mismatched pair never
+    enters the provider (seed and expanded ML-DSA-44 keys)."""
+    scheme = registry.signature(-48)
+    pk_a, xi_a = scheme.generate(ShakeRng(b"sp-012 a"))
+    pk_b, _ = scheme.generate(ShakeRng(b"sp-012 b"))
+    expanded_a = ML_DSA_44.key_derive(xi_a)[1]
+    with SoftwareSecurityProvider(rng=None) as provider:
+        assert provider.public_key(provider.add_signature_key("a", -48, xi_a, pk_a)) == pk_a
+        assert provider.public_key(provider.add_signature_key("x", -48, expanded_a, pk_a)) == pk_a
+        for label, secret in (("seed", xi_a), ("expanded", expanded_a)):
+            with pytest.raises(ProviderError, match="does not belong"):
+                provider.add_signature_key(label, -48, secret, pk_b)

@@ -33,6 +33,7 @@ from pqiot.reference.edhoc.messages import decode_error_message
 from pqiot.reference.edhoc.responder import Responder
 from pqiot.reference.errors import Alert, DecodeError, ProtocolError
 from pqiot.reference.records import layer as rl
+from pqiot.reference.records.limits import limits_for, lowered
 from pqiot.reference.records.persistence import MemorySequenceStore, SequenceStore
 from pqiot.reference.records.record import ContentType
 from pqiot.reference.suites import METHOD_PSK
@@ -107,8 +108,11 @@ class Session:
         audit: AuditLog | None = None,
         rng: Rng = system_rng,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+        limit_caps: tuple[int | None, int | None] = (None, None),
     ) -> None:
         self._handshake = handshake
+        # REQ-KU-015: locally lowered (q, v), applied to the AEAD the handshake selects.
+        self._limit_caps = limit_caps
         self._store = store if store is not None else MemorySequenceStore()
         self._binding_context = bytes(binding_context)
         self._audit = audit
@@ -469,6 +473,7 @@ class Session:
             store=self._store,
             binding_context=self._binding_context,
             derive_next_epoch=self._derive_next_epoch,
+            limits=lowered(limits_for(suite.application_aead().cose_alg), *self._limit_caps),
         )
         self._state = SessionState.ESTABLISHED
 

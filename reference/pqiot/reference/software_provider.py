@@ -16,6 +16,7 @@ provider's own storage.
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pqiot.reference.crypto import registry
 from pqiot.reference.crypto.interfaces import Rng
 from pqiot.reference.crypto.rng import system_rng
+from pqiot.reference.errors import CryptoError
 from pqiot.reference.security_provider import KeyRef
 
 __all__ = ["KeyKind", "ProviderError", "SoftwareSecurityProvider"]
@@ -70,6 +72,39 @@ class _Secret:
         raise TypeError("private key material cannot be pickled")
 
 
+#: Digests of Falcon key pairs already found consistent (no key material is kept).
+_FALCON_PAIRS_CHECKED: set[bytes] = set()
+
+
+def _belongs_to(scheme: object, private_key: bytes, public_key: bytes) -> bool:
+    """False only when the private key provably has another public key."""
+    from_seed = getattr(scheme, "public_key_from_seed", None)
+    if from_seed is not None and len(private_key) == 32:  # ML-DSA xi (FIPS 204 KeyGen_internal)
+        return bool(from_seed(bytes(private_key)) == public_key)
+    if from_seed is not None:  # an expanded ML-DSA key: rho = pk[0:32], tr = H(pk, 64)
+        tr = hashlib.shake_256(public_key).digest(64)
+        return private_key[:32] == public_key[:32] and private_key[64:128] == tr
+    from_private = getattr(scheme, "public_key_from_private", None)
+    if from_private is not None:  # Falcon: h = g / f mod q, ~0.1 s in Python, so remembered
+        digest = hashlib.blake2b(private_key + public_key, person=b"pqiot falcon").digest()
+        if digest in _FALCON_PAIRS_CHECKED:
+            return True
+        try:
+            matches = bool(from_private(bytes(private_key)) == public_key)
+        except CryptoError:
+            return False
+        if matches and len(_FALCON_PAIRS_CHECKED) < 64:
+            _FALCON_PAIRS_CHECKED.add(digest)
+        return matches
+    derive = getattr(scheme, "public_key", None)
+    if callable(derive):  # EdDSA, ECDSA
+        try:
+            return bool(derive(bytes(private_key)) == public_key)
+        except (CryptoError, ValueError):
+            return False
+    return True
+
+
 @dataclass
 class _Entry:
     kind: KeyKind
@@ -101,11 +136,21 @@ class SoftwareSecurityProvider:
     def add_signature_key(
         self, label: str, alg: int, private_key: bytes, public_key: bytes
     ) -> KeyRef:
+        """Add a key pair; ``public_key`` must belong to ``private_key`` (REQ-SP-012).
+
+        The pair is checked where the private key determines the public key cheaply
+        (an ML-DSA seed or expanded key, a Falcon key, an EdDSA/ECDSA scalar), so that
+        :meth:`public_key` returns the public key of the private key, not a claim.
+        """
         scheme = registry.signature(alg)
         if len(public_key) != scheme.public_key_size:
             raise ProviderError(
                 f"{scheme.name} public key must be {scheme.public_key_size} bytes, "
                 f"got {len(public_key)}"
+            )
+        if not _belongs_to(scheme, private_key, bytes(public_key)):
+            raise ProviderError(
+                f"{scheme.name} public key does not belong to the private key for {label!r}"
             )
         return self._add_signature(label, alg, private_key, public_key)
 

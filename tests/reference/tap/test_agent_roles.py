@@ -174,15 +174,47 @@ def test_state_and_reset_rules(pair: tuple[AgentHarness, AgentHarness]) -> None:
 
 
 def test_unimplemented_options_are_unsupported_not_ignored(tap: AgentHarness) -> None:
-    """REQ-TAP-004: method 4, transport link and persist are status 3."""
+    """REQ-TAP-004: method 4, a transport other than tap/link and persist are status 3."""
     kid = _load(tap, ALICE, BOB)
     base = {"role": "initiator", "suites": [SUITE], "cred": kid}
     assert tap(Command.SESSION_START, {**base, "method": 4})[0] == Status.UNSUPPORTED
     assert (
-        tap(Command.SESSION_START, {**base, "method": 0, "transport": "link"})[0]
+        tap(Command.SESSION_START, {**base, "method": 0, "transport": "udp"})[0]
         == Status.UNSUPPORTED
     )
     assert (
         tap(Command.CRED_LOAD, {"slot": "peer", "ccs": BOB.credential.cred, "persist": True})[0]
         == Status.UNSUPPORTED
     )
+
+
+@pytest.mark.parametrize(
+    ("limits", "status"),
+    [
+        ({"q": 19}, Status.INVALID_INPUT),
+        ({"v": 0}, Status.INVALID_INPUT),
+        ({"q": "20"}, Status.MALFORMED),
+        ({"x": 20}, Status.MALFORMED),
+        ([20], Status.MALFORMED),
+    ],
+)
+def test_session_start_limits_are_checked(tap: AgentHarness, limits: Any, status: Status) -> None:
+    """§13.5 ``limits``: q at least 20 (REQ-KU-015), v at least 1, only the keys q and v."""
+    kid = _load(tap, ALICE, BOB)
+    args = {"role": "initiator", "method": 0, "suites": [SUITE], "cred": kid, "limits": limits}
+    assert tap(Command.SESSION_START, args)[0] == status
+
+
+def test_lowered_limit_q_starts_a_key_update_at_its_threshold(
+    pair: tuple[AgentHarness, AgentHarness],
+) -> None:
+    """REQ-KU-010 with limits q = 20: the 18th APP_SEND also carries the key_update record."""
+    initiator, responder = pair
+    session, peer_session, _ = _handshake(initiator, responder, limits={"q": 20})
+    for count in range(1, 19):
+        out = initiator.ok(Command.APP_SEND, {"session": session, "data": b"x"})["out"]
+        assert len(out) == (2 if count == 18 else 1), (count, len(out))
+        for record in out:
+            responder.ok(Command.APP_RECEIVE, {"session": peer_session, "record": record})
+    info = initiator.ok(Command.SESSION_INFO, {"session": session})
+    assert (info["epoch"], info["ssn"]) == (1, 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -31,6 +31,10 @@ class HandshakeConfig:
     a message_1 retried after ERR_CODE 2. ``message_4``: the responder sends
     and the initiator waits for message_4 (always on in the PSK method).
     ``trace``, when given, receives every intermediate value (vectors).
+    ``admit`` (Responder): asked before a message_1 is processed whether the
+    endpoint may hold one more session in WAIT_M3; False answers
+    ``unspecified_error: busy`` (REQ-HS-036). The bound spans sessions, so the
+    endpoint that holds them (a server, the test agent) supplies it.
     """
 
     role: Role
@@ -53,6 +57,7 @@ class HandshakeConfig:
     ead_4: tuple[EadItem, ...] = ()
     supported_ead_labels: frozenset[int] = frozenset()
     trace: dict[str, bytes] | None = field(default=None, compare=False)
+    admit: Callable[[], bool] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         resolved = tuple(

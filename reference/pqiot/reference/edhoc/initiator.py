@@ -51,6 +51,7 @@ from pqiot.reference.edhoc.messages import (
 from pqiot.reference.edhoc.wire import EadItem, encode_ead
 from pqiot.reference.errors import Alert, DecodeError, InvalidTag, ProtocolError
 from pqiot.reference.oscore.context import max_id_length
+from pqiot.reference.security_provider import KeyRef
 from pqiot.reference.suites import METHOD_PSK, METHOD_SIGNATURE, METHOD_STATIC_DH, CipherSuite
 
 __all__ = ["Initiator"]
@@ -266,8 +267,11 @@ class Initiator(Handshake):
         context_3 = mac_context(id_cred_i, th_3, own.cred, ead_3)
         mac_3 = ks.mac_3(prk_4e3m, context_3, mac_length(config.method, suite, ks.hash_length))
         if config.method == METHOD_SIGNATURE:
+            # REQ-SP-003: the key is asked for the suite's algorithm; one bound to another
+            # is refused by the provider, and the handshake ends in internal_error.
             signature_or_mac_3 = provider.sign(
-                key, signature_payload(id_cred_i, th_3, own.cred, ead_3, mac_3)
+                KeyRef(key.label, suite.signature_alg),
+                signature_payload(id_cred_i, th_3, own.cred, ead_3, mac_3),
             )
         else:
             signature_or_mac_3 = mac_3

@@ -45,6 +45,7 @@ from pqiot.reference.edhoc.psk import PskEntry
 from pqiot.reference.edhoc.wire import EadItem, encode_ead
 from pqiot.reference.errors import Alert, DecodeError, InvalidTag, ProtocolError
 from pqiot.reference.oscore.context import max_id_length
+from pqiot.reference.security_provider import KeyRef
 from pqiot.reference.suites import METHOD_PSK, METHOD_SIGNATURE, METHOD_STATIC_DH, CipherSuite
 
 __all__ = ["Responder"]
@@ -85,6 +86,9 @@ class Responder(Handshake):
 
     def _on_message_1(self, data: bytes) -> None:
         config = self.config
+        if config.admit is not None and not config.admit():
+            # REQ-HS-036: nothing of this message_1 is kept, not even parsed.
+            raise ProtocolError(Alert.UNSPECIFIED_ERROR, "busy", "REQ-HS-036")
         message_1 = decode_message_1(data)
         supported = {s.id: s for s in config.cipher_suites}
         selected = message_1.selected_suite
@@ -190,8 +194,11 @@ class Responder(Handshake):
         context_2 = mac_context(id_cred_r, th_2, own.cred, ead_2, c_r=s.c_r)
         mac_2 = ks.mac_2(prk_3e2m, context_2, mac_length(config.method, suite, ks.hash_length))
         if config.method == METHOD_SIGNATURE:
+            # REQ-SP-003: the key is asked for the suite's algorithm; one bound to another
+            # is refused by the provider, and the handshake ends in internal_error.
             signature_or_mac_2 = provider.sign(
-                key, signature_payload(id_cred_r, th_2, own.cred, ead_2, mac_2)
+                KeyRef(key.label, suite.signature_alg),
+                signature_payload(id_cred_r, th_2, own.cred, ead_2, mac_2),
             )
         else:
             signature_or_mac_2 = mac_2

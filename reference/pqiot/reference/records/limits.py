@@ -25,7 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["UsageLimits", "limits_for"]
+__all__ = ["MIN_CONFIGURED_Q", "UsageLimits", "limits_for", "lowered"]
+
+#: REQ-KU-015: the smallest configurable q; q - floor(q/10) must leave the key_update record
+#: (sent at the threshold) below q.
+MIN_CONFIGURED_Q = 20
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,23 @@ _LIMITS: dict[int, UsageLimits] = {
         q=1 << 20, v=1 << 20, max_message_bytes=(1 << 10) * _BLOCK
     ),  # ChaCha20/Poly1305: 16384 bytes, REQ-REC-012
 }
+
+
+def lowered(limits: UsageLimits, q: int | None = None, v: int | None = None) -> UsageLimits:
+    """``limits`` with q and v lowered by local configuration, never raised (REQ-KU-015).
+
+    A configured value above the table value is capped to it; the key-update threshold
+    follows from the resulting q. Raises ValueError for q below 20 or v below 1.
+    """
+    if q is not None and q < MIN_CONFIGURED_Q:
+        raise ValueError(f"a configured limit q must be at least {MIN_CONFIGURED_Q}, got {q}")
+    if v is not None and v < 1:
+        raise ValueError(f"a configured limit v must be at least 1, got {v}")
+    return UsageLimits(
+        q=limits.q if q is None else min(q, limits.q),
+        v=limits.v if v is None else min(v, limits.v),
+        max_message_bytes=limits.max_message_bytes,
+    )
 
 
 def limits_for(cose_alg: int) -> UsageLimits:

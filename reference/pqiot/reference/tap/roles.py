@@ -3,7 +3,8 @@
 The agent owns credentials loaded with CRED_LOAD and a table of sessions. Every
 handshake message and record passes through the same ``Session`` a binding
 uses; only the byte transport differs (``transport = "tap"``: messages travel
-in ``out`` and SESSION_DELIVER). Optional randomness arguments (``kem_seed``,
+in ``out`` and SESSION_DELIVER; ``"link"``: on a TCP connection of their own,
+:mod:`pqiot.reference.tap.links`). Optional randomness arguments (``kem_seed``,
 ``kem_m``, ``sig_rnd``, ``c_id``, KEY_UPDATE ``nonce``) are fed through a
 scripted RNG so that the messages are byte-identical to a reference run with
 the same inputs (REQ-TAP-014).
@@ -16,10 +17,12 @@ every command (:meth:`RoleDriver.run_timers`), so expiry is observable.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pqiot.reference import cbor
 from pqiot.reference.audit import AuditLog
@@ -31,9 +34,10 @@ from pqiot.reference.edhoc.config import HandshakeConfig
 from pqiot.reference.edhoc.initiator import Initiator
 from pqiot.reference.edhoc.key_schedule import SessionSecrets
 from pqiot.reference.edhoc.responder import Responder
-from pqiot.reference.errors import DecodeError, ProtocolError
+from pqiot.reference.errors import Alert, CryptoError, DecodeError, ProtocolError
 from pqiot.reference.keystore import KeyStore, KeyStoreError
 from pqiot.reference.records import layer as rl
+from pqiot.reference.records.limits import MIN_CONFIGURED_Q
 from pqiot.reference.records.record import ContentType
 from pqiot.reference.session import (
     KIND_HANDSHAKE,
@@ -44,19 +48,31 @@ from pqiot.reference.session import (
     SessionEvent,
     SessionState,
 )
-from pqiot.reference.software_provider import SoftwareSecurityProvider
+from pqiot.reference.software_provider import ProviderError, SoftwareSecurityProvider
 from pqiot.reference.suites import METHOD_SIGNATURE
 from pqiot.reference.tap.arguments import AgentFailure, Arguments
 from pqiot.reference.tap.codes import Command, Status
 from pqiot.reference.tap.expected_peer import ExpectedPeerResolver
 from pqiot.reference.tap.expiry import Expiry, fire_timers
+from pqiot.reference.tap.links import (
+    LinkRequest,
+    link_report,
+    link_request,
+    state_timer,
+)
 from pqiot.reference.tap.peer_errors import peer_alert
 from pqiot.reference.trust import kid_bytes
 
-__all__ = ["DEFAULT_SUITES", "MAX_SESSIONS", "RoleDriver", "ScriptedRng"]
+if TYPE_CHECKING:
+    from pqiot.transports.tcp_link import LinkLoop, TcpSessionLink
 
-#: Sessions the agent holds at once; more is status 8 (busy).
-MAX_SESSIONS = 8
+__all__ = ["DEFAULT_SUITES", "MAX_SESSIONS", "WAIT_M3_BOUND", "RoleDriver", "ScriptedRng"]
+
+#: Sessions the agent holds at once; more is status 8 (busy). Larger than the WAIT_M3
+#: bound, so that the protocol's own busy answer (REQ-HS-036) is reachable through TAP.
+MAX_SESSIONS = 16
+#: REQ-HS-036: Responder sessions that may wait for message_3 at once (the default 8).
+WAIT_M3_BOUND = 8
 _RECORD_OVERHEAD = 64
 #: SESSION_START without ``suites``: the default policy of REQ-SUITE-003 for both roles.
 DEFAULT_SUITES = (-102,)
@@ -110,6 +126,33 @@ class _AgentSession:
     inbox: list[bytes] = field(default_factory=list)
     #: A timer's outcome not yet reported by a command on this session.
     expiry: Expiry | None = None
+    #: ``transport: "link"``: the TCP connection carrying the session (§13.5).
+    link: TcpSessionLink | None = None
+
+
+def _limit_caps(args: Arguments) -> tuple[int | None, int | None]:
+    """SESSION_START ``limits`` {"q": uint, "v": uint} (§13.5, REQ-KU-015), each optional."""
+    if not args.has("limits"):
+        return None, None
+    value = args.raw("limits")
+    malformed = 'limits must be a map {"q": uint, "v": uint}'
+    if not isinstance(value, dict) or not set(value) <= {"q", "v"}:
+        raise AgentFailure(Status.MALFORMED, malformed)
+    caps: list[int | None] = []
+    for key in ("q", "v"):
+        cap = value.get(key)
+        if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 0):
+            raise AgentFailure(Status.MALFORMED, malformed)
+        if cap == 0:
+            raise AgentFailure(Status.INVALID_INPUT, "limits q and v must be at least 1")
+        caps.append(cap)
+    if caps[0] is not None and caps[0] < MIN_CONFIGURED_Q:
+        raise AgentFailure(
+            Status.INVALID_INPUT,
+            f"limits q must be at least {MIN_CONFIGURED_Q}: q - floor(q/10) leaves room for "
+            "the key_update record (REQ-KU-015)",
+        )
+    return caps[0], caps[1]
 
 
 def _payloads(session: Session, kind: int) -> list[CborValue]:
@@ -136,6 +179,9 @@ class RoleDriver:
         self._peers = KeyStore()
         self._sessions: dict[int, _AgentSession] = {}
         self._next_session = 1
+        # Link sessions are also driven by the TCP loop thread; both hold this lock.
+        self._lock = threading.RLock()
+        self._links: LinkLoop | None = None
 
     def handlers(self) -> dict[int, Callable[[Arguments], dict[str, CborValue]]]:
         handlers: dict[int, Callable[[Arguments], dict[str, CborValue]]] = {
@@ -159,7 +205,8 @@ class RoleDriver:
 
         def run(args: Arguments) -> dict[str, CborValue]:
             try:
-                return handler(args)
+                with self._lock:
+                    return handler(args)
             except ProtocolError as exc:
                 raise self._alert_failure(exc.alert.value, exc.detail, args) from None
 
@@ -172,7 +219,7 @@ class RoleDriver:
         out: list[CborValue] = []
         state = "FAILED"
         if entry is not None:
-            out = [p[1:] for p in entry.session.data_to_send()]
+            out = self._outgoing(entry)
             state = self._state(entry)
         return AgentFailure(
             Status.PROTOCOL_ALERT,
@@ -183,15 +230,21 @@ class RoleDriver:
     def run_timers(self) -> None:
         """Fire every session's due timers now (REQ-HS-037, REQ-KU-006); called per command."""
         now = self._clock()
-        for entry in self._sessions.values():
-            if entry.expiry is None:
-                entry.expiry = fire_timers(entry.session, now)
+        with self._lock:
+            for entry in self._sessions.values():
+                if entry.link is not None:
+                    entry.link.poll_timers(now)  # its output goes on the link
+                elif entry.expiry is None:
+                    entry.expiry = fire_timers(entry.session, now)
 
     def reset(self, scope: str) -> None:
         """REQ-TAP-016: sessions always; credentials unless scope is ``"sessions"``."""
-        for entry in self._sessions.values():
-            entry.provider.close()
-        self._sessions.clear()
+        with self._lock:
+            for entry in self._sessions.values():
+                if entry.link is not None:
+                    entry.link.close()
+                entry.provider.close()
+            self._sessions.clear()
         if scope != "sessions":
             self._own.clear()
             self._peers = KeyStore()
@@ -210,7 +263,9 @@ class RoleDriver:
             raise AgentFailure(Status.INVALID_INPUT, f"ccs is not a usable CCS: {exc}") from None
         kid = kid_bytes(credential.kid)
         if slot == "own":
-            self._own[kid] = _OwnCredential(credential, args.bytes_("sk"))
+            secret = args.bytes_("sk")
+            self._check_own_key(credential, secret)
+            self._own[kid] = _OwnCredential(credential, secret)
         else:
             trust = args.text("trust", default="allow-list")
             if trust != "allow-list":
@@ -221,6 +276,28 @@ class RoleDriver:
                 raise AgentFailure(Status.INVALID_INPUT, str(exc)) from None
         return {"kid": kid}
 
+    @staticmethod
+    def _check_own_key(credential: Credential, secret: bytes) -> None:
+        """REQ-SP-012: before first use, the credential's public key must be the provider's
+        public_key(key_ref); a credential of another key is refused with internal_error."""
+        with SoftwareSecurityProvider(rng=None) as provider:
+            try:
+                key = provider.add_signature_key(
+                    "own", credential.algorithm, secret, credential.public_key
+                )
+                matches = provider.public_key(key) == credential.public_key
+            except (ProviderError, CryptoError, KeyError, ValueError) as exc:
+                detail = f"own key refused by the SecurityProvider: {exc}"
+                matches = False
+            else:
+                detail = "the credential's public key is not the one of sk (REQ-SP-012)"
+        if not matches:
+            raise AgentFailure(
+                Status.PROTOCOL_ALERT,
+                detail,
+                {"alert": "internal_error", "detail": detail, "out": [], "state": "FAILED"},
+            )
+
     # -- sessions ---------------------------------------------------------------------
 
     def _session_start(self, args: Arguments) -> dict[str, CborValue]:
@@ -230,8 +307,8 @@ class RoleDriver:
         method = args.uint("method")
         if method != METHOD_SIGNATURE:
             raise AgentFailure(Status.UNSUPPORTED, f"method {method} is not implemented here")
-        if args.text("transport", default="tap") != "tap":
-            raise AgentFailure(Status.UNSUPPORTED, "only transport 'tap' is implemented")
+        link = link_request(args, role)
+        timer = state_timer(args)
         for option in ("tofu", "echo"):
             if args.bool_(option, default=False):
                 raise AgentFailure(Status.UNSUPPORTED, f"option {option!r} is not implemented")
@@ -257,6 +334,7 @@ class RoleDriver:
             if isinstance(c_id, bool) or not isinstance(c_id, (bytes, int)):
                 raise AgentFailure(Status.MALFORMED, "c_id must be a byte string or integer")
             connection_id = cbor.encode(c_id) if isinstance(c_id, int) else c_id
+        limit_caps = _limit_caps(args)
         sig_rnd = args.bytes_("sig_rnd", size=32) if args.has("sig_rnd") else None
         provider = SoftwareSecurityProvider(
             rng=(lambda n: sig_rnd if n == 32 else system_rng(n)) if sig_rnd else system_rng
@@ -277,19 +355,94 @@ class RoleDriver:
                 rng=rng,
                 send_credential_by_value=args.text("id_cred", default="kid") == "value",
                 message_4=args.bool_("msg4", default=False),
+                admit=lambda: self._waiting_for_message_3() < WAIT_M3_BOUND,
             )
         except (ValueError, KeyError, ProtocolError, DecodeError) as exc:
             provider.close()
             raise AgentFailure(Status.UNSUPPORTED, f"cannot configure the session: {exc}") from None
         handshake = Initiator(config) if role == "initiator" else Responder(config)
         session = Session(
-            handshake, rng=rng, audit=self._audit, binding_context=TAP_BINDING_CONTEXT
+            handshake,
+            rng=rng,
+            audit=self._audit,
+            binding_context=TAP_BINDING_CONTEXT,
+            limit_caps=limit_caps,
+            handshake_timeout=timer,
         )
         session.start(self._clock())
         number = self._next_session
         self._next_session += 1
-        self._sessions[number] = _AgentSession(role, method, session, handshake, rng, provider)
-        return {"session": number, "out": _payloads(session, KIND_HANDSHAKE)}
+        entry = _AgentSession(role, method, session, handshake, rng, provider)
+        self._sessions[number] = entry
+        if link is None:
+            return {"session": number, "out": _payloads(session, KIND_HANDSHAKE)}
+        try:
+            url = self._open_link(entry, link, timer)
+        except AgentFailure:
+            del self._sessions[number]
+            provider.close()
+            raise
+        return {"session": number, "out": [], "link": url}
+
+    # -- transport "link" (TCP, §12.2) ----------------------------------------------
+
+    def _open_link(self, entry: _AgentSession, request: LinkRequest, timer: float) -> str:
+        """Put ``entry`` on its own TCP connection; returns the URL dialled or listened on."""
+        from pqiot.transports.tcp import TcpAddress
+        from pqiot.transports.tcp_link import LinkConfig, LinkLoop, TcpSessionLink
+
+        if self._links is None:
+            self._links = LinkLoop()
+        link = TcpSessionLink(
+            entry.session,
+            self._lock,
+            self._links,
+            on_events=lambda events: self._on_link_events(entry, events),
+            on_end=lambda end: self._on_link_end(entry, end.alert, end.detail),
+            config=LinkConfig(partial_timeout=timer),
+            clock=self._clock,
+            audit=self._audit,
+        )
+        entry.link = link
+        try:
+            if request.listen:
+                link.listen(request.host, request.port)
+            else:
+                link.dial(TcpAddress(request.host, request.port))
+        except OSError as exc:
+            raise AgentFailure(Status.INVALID_INPUT, f"link: cannot listen: {exc}") from None
+        self._outgoing(entry)  # message_1 of an Initiator waits for the connection
+        return link.url
+
+    def _outgoing(self, entry: _AgentSession) -> list[CborValue]:
+        """The session's queued payloads: TAP ``out``, or sent on the link (``out`` empty)."""
+        payloads = entry.session.data_to_send()
+        if entry.link is not None:
+            entry.link.send_payloads(payloads)
+            return []
+        return [p[1:] for p in payloads]
+
+    def _on_link_events(self, entry: _AgentSession, events: list[SessionEvent]) -> None:
+        """Events of link input or timers (loop thread, lock held): keep what commands need."""
+        for event in events:
+            self._track_secrets(entry, event)
+            if isinstance(event, ApplicationData):
+                entry.inbox.append(event.data)  # APP_POLL returns it
+        if entry.expiry is None:
+            entry.expiry = link_report(events)
+
+    def _on_link_end(self, entry: _AgentSession, alert: Alert | None, detail: str) -> None:
+        """The connection ended the session (REQ-TCP-003); an alert is reported once."""
+        if entry.expiry is None:
+            entry.expiry = link_report((), alert, detail)
+
+    def _waiting_for_message_3(self) -> int:
+        """Responder sessions in WAIT_M3, the ones REQ-HS-036 bounds."""
+        return sum(
+            1
+            for entry in self._sessions.values()
+            if entry.role == "responder" and self._state(entry) == "WAIT_M3"
+        )
 
     def _entry(self, args: Arguments) -> _AgentSession:
         entry = self._sessions.get(args.uint("session"))
@@ -313,7 +466,7 @@ class RoleDriver:
         ``silent_drops``: a dropped payload is not an alert (a message the session
         discards silently, REQ-HS-018) but status 0 with nothing sent.
         """
-        out: list[CborValue] = [p[1:] for p in entry.session.data_to_send()]
+        out = self._outgoing(entry)
         events: list[SessionEvent] = []
         while (pending := entry.session.next_event()) is not None:
             events.append(pending)
@@ -458,7 +611,9 @@ class RoleDriver:
         expiry, entry.expiry = entry.expiry, None
         out: list[CborValue] = list(expiry.out) if expiry is not None else []
         entry.session.close(self._clock())
-        out += [p[1:] for p in entry.session.data_to_send()]
+        out += self._outgoing(entry)
+        if entry.link is not None:
+            entry.link.close()
         entry.provider.close()
         del self._sessions[args.uint("session")]
         return {"out": out}
