@@ -16,9 +16,11 @@ from pqiot.conformance.handshake_probes import (
     check_err_info_format,
     reencrypt_message_2,
     reseal_message_3,
+    signing_with_its_own_algorithm,
     skip_item,
 )
 from pqiot.conformance.peer import suite_parties
+from pqiot.reference import cbor
 
 
 def _pair(suite: int) -> tuple[TracedPeer, TracedPeer]:
@@ -74,3 +76,22 @@ def test_err_info_format_checks() -> None:
         check_err_info_format("decode_error:")
     with pytest.raises(AssertionError):
         check_err_info_format(5)
+
+
+def test_a_peer_signing_with_its_own_algorithm_is_refused_by_the_reference() -> None:
+    """The ML-DSA-65 tester key signs a -102 message_2 (REQ-SP-003 would refuse it), and a
+    conforming Initiator that allow-lists that key still rejects it (REQ-CRED-002)."""
+    parties = suite_parties(-102)
+    other = suite_parties(-103)["responder"]
+    initiator = TracedPeer("initiator", [-102], parties["initiator"], [other.credential])
+    plain = TracedPeer("responder", [-102], other, [parties["initiator"].credential])
+    refused = plain.deliver(initiator.handshake_out()[0])
+    assert refused and refused[0][0] == 1, "without the probe the provider refuses to sign"
+    initiator = TracedPeer("initiator", [-102], parties["initiator"], [other.credential])
+    liar = signing_with_its_own_algorithm(
+        TracedPeer("responder", [-102], other, [parties["initiator"].credential])
+    )
+    message_2 = liar.deliver(initiator.handshake_out()[0])[0]
+    assert len(liar.trace["Signature_or_MAC_2"]) == 3309, "an ML-DSA-65 signature"
+    error = initiator.deliver(message_2)
+    assert alert_in_err_info(cbor.decode_sequence(error[0])[1]) == "authentication_failed"

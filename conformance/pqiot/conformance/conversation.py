@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,15 +76,21 @@ class HandshakeRun:
         return received[0]
 
 
-def _reuse_allowed(device: Device) -> bool:
-    """RESET "sessions" equals RESET "all" plus reloading, unless the audit buffer is readable.
+def _sessions_reset_is_full(device: Device) -> bool:
+    """RESET "sessions" now, and say whether it reached what RESET "all" plus reloading would.
 
     Both leave the same credentials and no session (REQ-TAP-016); they differ only in
-    the audit buffer and the last measurement. A test measures only what it ran itself,
-    but on a device with AUDIT_READ it would see earlier events, so that device always
-    gets the full RESET.
+    the audit buffer and the last measurement. A test measures only what it ran itself.
+    On a device with AUDIT_READ, reading the buffer empty gives what RESET "all" gives
+    (§13.9; loading a credential emits no event, §9.2), unless events were lost: their
+    count then waits for the next event, and only RESET "all" clears it. A loss an
+    earlier read reported already ended the reuse (:attr:`Device.loaded`).
     """
-    return not device.declares("commands", int(Command.AUDIT_READ))
+    device.client.reset("sessions")
+    if not device.declares("commands", int(Command.AUDIT_READ)):
+        return True
+    drained = device.client.audit_read_all()
+    return drained.lost == 0 and not drained.more
 
 
 def provision(
@@ -108,9 +114,8 @@ def provision(
     if (
         loaded is not None
         and [key for key, _ in loaded] == [load_key(own), load_key(peer)]
-        and _reuse_allowed(device)
+        and _sessions_reset_is_full(device)
     ):
-        device.client.reset("sessions")
         return loaded[0][1], tester
     device.client.reset("all")
     kid = device.client.cred_load("own", ccs=own["ccs"], sk=own["sk"])
@@ -145,11 +150,13 @@ def run_handshake(
     tester_by_value: bool = False,
     msg4: bool = False,
     tamper: Callable[[int, bytes], bytes] | None = None,
+    start_options: Mapping[str, Any] | None = None,
 ) -> HandshakeRun:
     """Provision and run one method-0 handshake with messages carried in TAP ``out``.
 
     ``tamper(index, message)`` may rewrite the n-th message the reference sends
-    (0-based) before the device sees it. A device alert propagates as
+    (0-based) before the device sees it. ``start_options`` are extra SESSION_START
+    arguments (e.g. ``limits``, §13.5). A device alert propagates as
     :class:`~pqiot.hil.client.StatusError`, for negative tests to inspect.
     """
     kid, default_tester = provision(device, suite, device_role)
@@ -164,7 +171,7 @@ def run_handshake(
         message_4=msg4,
     )
     started = time.perf_counter()
-    options: dict[str, Any] = {"cred": kid}
+    options: dict[str, Any] = {"cred": kid, **(start_options or {})}
     if msg4:
         options["msg4"] = True
     session, out = start_session(device, device_role, device_suites or [suite], **options)

@@ -13,15 +13,20 @@ Tests never know how the device is reached. :func:`open_device` gives a
 
 Because both paths share the client, a test written against one runs unchanged
 on the other: the transport is the only difference.
+
+:meth:`Device.power_cycle` restarts the device as a power loss would (spec
+§7.7): a harness target is restarted (its NVM file survives in the runner's
+working directory), the in-process reference agent is created anew, keeping
+nothing, because it persists nothing.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pqiot.conformance.applicability import Statement
 from pqiot.hil.agent_client import ByteLink, TapClient, TapResponse
@@ -29,6 +34,9 @@ from pqiot.hil.client import AgentClient, StatusError
 from pqiot.reference.cbor import CborValue
 from pqiot.reference.tap.agent import ReferenceTestAgent
 from pqiot.reference.tap.codes import Command
+
+if TYPE_CHECKING:
+    from pqiot.hil.runner import TargetRunner
 
 __all__ = [
     "IN_PROCESS_TARGETS",
@@ -113,6 +121,8 @@ class Device:
     client: AgentClient
     identity: dict[str, CborValue]
     description: dict[str, Any] = field(default_factory=dict)
+    #: Turns the device off and on again (see :meth:`power_cycle`); None: impossible.
+    restart: Callable[[], None] | None = field(default=None, repr=False)
     uses: int = field(default=0, init=False)
     loaded: tuple[Loaded, ...] | None = field(default=None, init=False)
 
@@ -164,6 +174,22 @@ class Device:
         self.loaded = None  # whatever the bytes were, the credential state is unknown now
         return self.client.tap.call_raw(payload)
 
+    def power_cycle(self) -> None:
+        """Power the device off and on (spec §7.7): RAM is lost, persisted state survives.
+
+        The client reconnects on its next call. Credentials loaded without ``persist``
+        are gone afterwards, so :attr:`loaded` becomes unknown.
+        """
+        if self.restart is None:
+            raise DeviceUnavailable(
+                f"{self.name!r} cannot be power-cycled by the harness: it has no [launch] "
+                "section and no [probe] to reset it"
+            )
+        self.uses += 1
+        self.loaded = None
+        self.client.close()
+        self.restart()
+
     def alive(self) -> bool:
         """ECHO round trip: the device still answers correctly (REQ-TAP-005, REQ-ERR-007)."""
         probe = time.time_ns().to_bytes(8, "big")
@@ -182,6 +208,8 @@ def _after(
         return () if scope in ("all", "factory") else loaded if scope == "sessions" else None
     if loaded is None:
         return None
+    if command == Command.AUDIT_READ and result.get("lost", 0) != 0:
+        return None  # the lost count now waits for the next event; RESET "sessions" keeps it
     if command == Command.CRED_LOAD:
         kid = result.get("kid")
         trusted = args.get("trust", "allow-list") == "allow-list"
@@ -196,9 +224,15 @@ def _session_scoped(command: int, args: Mapping[str, CborValue]) -> bool:
     )
 
 
-def _in_process(name: str) -> AgentClient:
-    agent = ReferenceTestAgent(firmware=f"pqiot-reference-in-process ({name})")
-    return AgentClient(lambda: TapClient(InMemoryChannel(agent), timeout=5.0))
+def _in_process(name: str) -> tuple[AgentClient, Callable[[], None]]:
+    """The client of a fresh reference agent, and the power cycle that replaces the agent."""
+    agents = [ReferenceTestAgent(firmware=f"pqiot-reference-in-process ({name})")]
+
+    def power_cycle() -> None:
+        agents[0] = ReferenceTestAgent(firmware=agents[0].firmware)
+
+    client = AgentClient(lambda: TapClient(InMemoryChannel(agents[0]), timeout=5.0))
+    return client, power_cycle
 
 
 @contextmanager
@@ -210,19 +244,21 @@ def open_device(name: str, *, in_process: bool | None = None) -> Iterator[Device
             raise DeviceUnavailable(
                 f"{name!r} cannot run in process; only {', '.join(IN_PROCESS_TARGETS)} can"
             )
-        client = _in_process(name)
+        client, power_cycle = _in_process(name)
         try:
             identity = client.identify()
-            yield Device(name, "in-process", client, identity, {"name": name, "kind": "in-process"})
+            description = {"name": name, "kind": "in-process"}
+            yield Device(name, "in-process", client, identity, description, power_cycle)
         finally:
             client.close()
         return
-    with _harness_client(name) as (description, client):
-        yield Device(name, "tap", client, client.identify(), description)
+    with _harness_client(name) as (description, runner, client):
+        restart = runner.power_cycle if runner.recovery() is not None else None
+        yield Device(name, "tap", client, client.identify(), description, restart)
 
 
 @contextmanager
-def _harness_client(name: str) -> Iterator[tuple[dict[str, Any], AgentClient]]:
+def _harness_client(name: str) -> Iterator[tuple[dict[str, Any], TargetRunner, AgentClient]]:
     try:
         from pqiot.hil import targets as hil_targets
     except ImportError as exc:  # pragma: no cover - the hil portion ships with pqiot
@@ -237,7 +273,7 @@ def _harness_client(name: str) -> Iterator[tuple[dict[str, Any], AgentClient]]:
         raise DeviceUnavailable(f"cannot read the target descriptions: {exc}") from None
     try:
         opened = hil_targets.open_client(name)
-        _runner, client = opened.__enter__()
+        runner, client = opened.__enter__()
     except Exception as exc:
         raise DeviceUnavailable(
             f"target {name!r} could not be brought up: {exc}. "
@@ -245,6 +281,6 @@ def _harness_client(name: str) -> Iterator[tuple[dict[str, Any], AgentClient]]:
             f"(for QEMU targets: `make firmware` and qemu-system-arm on PATH)."
         ) from None
     try:
-        yield description.to_json(), client
+        yield description.to_json(), runner, client
     finally:
         opened.__exit__(None, None, None)

@@ -32,6 +32,7 @@ from pqiot.reference.edhoc.messages import encode_message_2
 from pqiot.reference.edhoc.responder import Responder
 from pqiot.reference.edhoc.wire import EadItem
 from pqiot.reference.keystore import KeyStore
+from pqiot.reference.security_provider import KeyRef
 from pqiot.reference.session import Session
 from pqiot.reference.software_provider import SoftwareSecurityProvider
 
@@ -51,6 +52,7 @@ __all__ = [
     "reencrypt_message_2",
     "reseal_message_3",
     "responder_peer_for",
+    "signing_with_its_own_algorithm",
     "skip_item",
     "start_sending_credential_by_value",
 ]
@@ -140,6 +142,23 @@ class TracedPeer(ReferencePeer):
         handshake = Initiator(self.config) if initiator else Responder(self.config)
         self.session = Session(handshake, rng=rng)
         self.session.start(self.now)
+
+
+def signing_with_its_own_algorithm(peer: TracedPeer) -> TracedPeer:
+    """Make ``peer`` sign with its key's algorithm whatever the suite asks for.
+
+    A conforming SecurityProvider refuses that (REQ-SP-003), so the reference never
+    produces a correctly signed message under a key of another algorithm; tests of the
+    *device's* algorithm check (REQ-CRED-002) need exactly such a message.
+    """
+    sign = peer.provider.sign
+    algorithm = peer.config.credential.algorithm if peer.config.credential else 0
+
+    def any_suite(key: KeyRef, message: bytes) -> bytes:
+        return sign(KeyRef(key.label, algorithm), message)
+
+    peer.provider.sign = any_suite  # type: ignore[method-assign]
+    return peer
 
 
 def responder_peer_for(suite: int, **options: Any) -> TracedPeer:

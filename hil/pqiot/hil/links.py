@@ -3,7 +3,9 @@
 ``tcp://`` is TAP with the 4-byte length prefix (host builds, REQ-TCP-006); the
 ``serial`` schemes carry serial channel 1 (COBS + CRC, §12.1) over a TCP socket
 (QEMU's UART server, ser2net, a labgrid exporter), a child's stdin/stdout, or a
-real UART through pyserial.
+real UART through pyserial. A serial URL may end in ``?mtu=N`` (128..1024, default
+256): the MTU the DUT is configured with, since both ends must use the same
+(REQ-SER-002).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from pqiot.hil.agent_client import (
     SocketLink,
     TapClient,
 )
+from pqiot.reference.framing.serial_frames import DEFAULT_MTU, MAX_MTU, MIN_MTU
 
-__all__ = ["PySerialLink", "connect_url", "free_port", "wait_for_port"]
+__all__ = ["PySerialLink", "connect_url", "free_port", "serial_mtu", "wait_for_port"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -92,6 +95,23 @@ class PySerialLink:
         self._port.close()
 
 
+def serial_mtu(url: str) -> int:
+    """The ``mtu`` query of a serial transport URL, or the default 256 (REQ-SER-002)."""
+    values = parse_qs(urlsplit(url).query).get("mtu")
+    if not values:
+        return DEFAULT_MTU
+    try:
+        mtu = int(values[0])
+    except ValueError:
+        mtu = -1
+    if not MIN_MTU <= mtu <= MAX_MTU:
+        raise AgentError(
+            f"transport URL {url!r}: mtu must be {MIN_MTU}..{MAX_MTU} (REQ-SER-002), the "
+            "serial_mtu the DUT is built with"
+        )
+    return mtu
+
+
 def connect_url(
     url: str,
     *,
@@ -107,17 +127,18 @@ def connect_url(
             timeout,
         )
     if scheme == "serial+tcp":
-        return TapClient(
-            SerialChannel(SocketLink(wait_for_port(*_host_port(url), connect_timeout))), timeout
-        )
+        mtu = serial_mtu(url)
+        link = SocketLink(wait_for_port(*_host_port(url), connect_timeout))
+        return TapClient(SerialChannel(link, mtu), timeout)
     if scheme == "serial+stdio":
         if process is None:
             raise AgentError("serial+stdio:// needs a launched process")
-        return TapClient(SerialChannel(PipeLink(process)), timeout)
+        return TapClient(SerialChannel(PipeLink(process), serial_mtu(url)), timeout)
     if scheme in ("serial", "rfc2217"):
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         baud = int(query.get("baud", ["115200"])[0])
         port = parts.path if scheme == "serial" else f"rfc2217://{parts.netloc}"
-        return TapClient(SerialChannel(PySerialLink(port, baud)), timeout)
+        mtu = serial_mtu(url)
+        return TapClient(SerialChannel(PySerialLink(port, baud), mtu), timeout)
     raise AgentError(f"unknown TAP transport scheme in {url!r}")

@@ -25,6 +25,7 @@ from pqiot.conformance.handshake_probes import (
     reencrypt_message_2,
     reseal_message_3,
     responder_peer_for,
+    signing_with_its_own_algorithm,
     skip_item,
 )
 from pqiot.conformance.peer import Party, suite_parties
@@ -200,7 +201,9 @@ def test_responder_refuses_a_peer_key_of_another_algorithm(device: Device) -> No
     needed = _other_alg_party("initiator")
     kid = _provision_other_alg_peer(device, "responder", needed)
     session, _ = start_session(device, "responder", [SUITE], cred=kid)
-    peer = TracedPeer("initiator", [SUITE], needed, [suite_parties(SUITE)["responder"].credential])
+    peer = signing_with_its_own_algorithm(
+        TracedPeer("initiator", [SUITE], needed, [suite_parties(SUITE)["responder"].credential])
+    )
     out, _ = device.client.session_deliver(session, peer.handshake_out()[0])
     message_3 = peer.deliver(out[0])[0]
     _refused(device, session, message_3, {"authentication_failed"}, "ML-DSA-65 key in -102")
@@ -212,7 +215,9 @@ def test_initiator_refuses_a_peer_key_of_another_algorithm(device: Device) -> No
     other = _other_alg_party("responder")
     kid = _provision_other_alg_peer(device, "initiator", other)
     session, out = start_session(device, "initiator", [SUITE], cred=kid)
-    peer = TracedPeer("responder", [SUITE], other, [suite_parties(SUITE)["initiator"].credential])
+    peer = signing_with_its_own_algorithm(
+        TracedPeer("responder", [SUITE], other, [suite_parties(SUITE)["initiator"].credential])
+    )
     message_2 = peer.deliver(out[0])[0]
     _refused(device, session, message_2, {"authentication_failed"}, "ML-DSA-65 key in -102")
 

@@ -6,10 +6,10 @@ for the secrets, so it can pick nonces, collide with the device and replay
 old-epoch records at will. Each record the device sends is compared with the
 exact §7.1 encoding under the keys the epoch must have.
 
-Not testable here (see the report): the count_q thresholds of REQ-KU-010 and
-REQ-KU-011 (943,719 and 2^20 records per sender key, many minutes even
-in process), the erasure parts of REQ-KU-004 and REQ-KEYS-010, and the
-``rekey`` audit event of REQ-KU-009 (audit is not observable through TAP).
+The count_q limits of REQ-KU-010 and REQ-KU-011 (943,719 and 2^20 records per
+sender key) are tested with lowered limits in test_usage_limits.py. Not testable
+here: the erasure parts of REQ-KU-004 and REQ-KEYS-010, and the ``rekey`` audit
+event of REQ-KU-009 (audit is not observable through TAP).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from pqiot.conformance.record_probes import (
     wire_out,
 )
 from pqiot.hil.client import StatusError
-from pqiot.reference.tap.codes import Status
+from pqiot.reference.tap.codes import Command, Status
 
 SUITE = -102
 EXPORT_LABEL = 40000
@@ -322,26 +322,46 @@ def test_epoch_255_refuses_further_key_updates(device: Device, evidence: dict[st
     assert alert == "key_update_failed", f"the close record names {alert!r}"
 
 
-# -- REQ-KU-012: integrity limit v (reachable for AES-CCM-16-64-128 only) ---------------------
+# -- REQ-KU-012: integrity limit v ------------------------------------------------------------
+
+#: Lowered limit_v (SESSION_START ``limits``, §13.5, REQ-KU-015) when the device supports it.
+LOWERED_V = 16
+
+
+def _limit_v_session(device: Device) -> tuple[HandshakeRun, int]:
+    """A session and its limit_v: lowered to 16 if the device supports SESSION_START limits,
+    else the table's 2^14 of AES-CCM-16-64-128 (the 2^20 of the other AEADs is out of reach)."""
+    suite = next((s for s in (-101, -108) if s in device.statement.suites), None)
+    try:
+        run = run_handshake(
+            device, suite or SUITE, _role(device), start_options={"limits": {"v": LOWERED_V}}
+        )
+        return run, LOWERED_V
+    except StatusError as exc:
+        if exc.command != Command.SESSION_START or exc.status != Status.UNSUPPORTED:
+            raise
+    if suite is None:
+        pytest.skip(
+            "not applicable: no AES-CCM-16-64-128 suite (-101, -108) declared and no "
+            "SESSION_START limits (§13.5) to lower limit_v"
+        )
+    return run_handshake(device, suite, _role(device)), 1 << 14
 
 
 @pytest.mark.conversation
 @pytest.mark.requirement("REQ-KU-012")
-def test_ccm8_recipient_context_ends_at_limit_v(
-    device: Device, metrics: list[dict[str, Any]]
+def test_recipient_context_ends_at_limit_v(
+    device: Device, metrics: list[dict[str, Any]], evidence: dict[str, Any]
 ) -> None:
-    """2^14 forged records: the first 2^14 - 1 are dropped silently, the 2^14th ends the session.
+    """limit_v forged records: limit_v - 1 are dropped silently, the last ends the session.
 
-    limit_v is 2^14 for AES-CCM-16-64-128 (§7.9); the 2^20 of the other AEADs
-    is out of reach in a test run. Costs 16,384 APP_RECEIVE round trips.
+    With SESSION_START ``limits`` the device runs with limit_v = 16 (REQ-KU-015); without it
+    only AES-CCM-16-64-128 has a reachable limit_v, 2^14 (§7.9): 16,384 APP_RECEIVE round trips.
     """
-    suite = next((s for s in (-101, -108) if s in device.statement.suites), None)
-    if suite is None:
-        pytest.skip("not applicable: no AES-CCM-16-64-128 suite (-101, -108) declared")
-    limit_v = 1 << 14
-    run = run_handshake(device, suite, _role(device))
+    run, limit_v = _limit_v_session(device)
+    evidence.update(suite=run.suite, limit_v=limit_v)
     keys = session_keys(run)
-    forger = dataclasses.replace(keys.tester, key=bytes(aead_for_suite(suite).key_len))
+    forger = dataclasses.replace(keys.tester, key=bytes(aead_for_suite(run.suite).key_len))
     # Empty application data: every forgery fails its tag whatever it carries, and the
     # shortest record keeps 2^14 requests over a slow emulated UART affordable.
     forged = bytes([APPLICATION_DATA])
