@@ -333,6 +333,51 @@ def test_bad_store_file_names_file_and_problem_and_is_left_untouched(
     assert path.read_bytes() == content
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", json.dumps(_entry_with(kid="00")).encode()],
+    ids=["does-not-parse", "fails-kid-check"],
+)
+def test_unusable_store_at_start_up_is_audited_with_severity_error(
+    tmp_path: Path, content: bytes
+) -> None:
+    """REQ-KS-010: refuse (internal_error) and emit one audit event with severity error.
+
+    The event is handshake_failed {alert internal_error, origin local, state START}, the
+    §10.2 audit of internal_error ("KeyStore unusable"); the file path stays out of it.
+    """
+    path = tmp_path / "peers.json"
+    path.write_bytes(content)
+    sink = MemorySink()
+    with pytest.raises(KeyStoreError) as info:
+        KeyStore(path, audit=AuditLog(sink, clock=None), clock=lambda: NOW)
+    assert info.value.alert is Alert.INTERNAL_ERROR
+    assert path.read_bytes() == content
+    assert len(sink.lines) == 1 and "\n" not in sink.lines[0]
+    (record,) = sink.records
+    assert record["event"] == "handshake_failed" and record["severity"] == "error"
+    assert record["ts"] == "2026-01-01T00:00:00.000Z"
+    assert (record["peer"], record["suite"]) == (None, None)
+    detail = record["detail"]
+    assert isinstance(detail, dict)
+    assert (detail["alert"], detail["origin"], detail["state"]) == (
+        "internal_error",
+        "local",
+        "START",
+    )
+    assert str(tmp_path) not in sink.lines[0]
+
+
+def test_usable_or_missing_store_file_emits_no_audit_event(tmp_path: Path) -> None:
+    sink = MemorySink()
+    log = AuditLog(sink, clock=None)
+    KeyStore(tmp_path / "missing.json", audit=log, clock=lambda: NOW)
+    path = tmp_path / "peers.json"
+    path.write_text(json.dumps(_valid_document()))
+    assert KeyStore(path, audit=log, clock=lambda: NOW).get(KID_A) == cred(KID_A)
+    assert sink.lines == []
+
+
 def test_failed_write_leaves_memory_and_file_unchanged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,7 +31,8 @@ Durability: the whole store is one JSON file replaced with
 reported as accepted, so a process killed at any instant leaves either the old
 or the new file and never loses a pin it acted on. A file that does not parse
 is reported with its path and the problem (:class:`KeyStoreError`, alert
-``internal_error``, REQ-KS-010), and is never overwritten. One process owns a
+``internal_error``, REQ-KS-010), audited as a ``handshake_failed`` error when
+the store has an audit log, and is never overwritten. One process owns a
 store file at a time.
 """
 
@@ -44,7 +45,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pqiot.reference.audit import AuditEvent, AuditLog, fingerprint
+from pqiot.reference.audit import AuditEvent, AuditLog, Severity, fingerprint
 from pqiot.reference.credentials import Credential, KeyId, check_validity, parse_ccs
 from pqiot.reference.errors import Alert, DecodeError, ProtocolError
 from pqiot.reference.storage import atomic_write_bytes
@@ -100,7 +101,33 @@ class KeyStore:
         self.clock = clock
         self._entries: dict[bytes, TrustedCredential] = {}
         if self.path is not None and self.path.exists():
-            self._entries = _load(self.path)
+            try:
+                self._entries = _load(self.path)
+            except KeyStoreError:
+                self._audit_unusable()
+                raise
+
+    def _audit_unusable(self) -> None:
+        """REQ-KS-010: an unusable store at start-up is audited with severity ``error``.
+
+        The event is ``handshake_failed`` {alert internal_error, origin local, state
+        START}: chapter 10 §10.2 maps ``internal_error`` ("KeyStore unusable") to it, and
+        no session can start on this store. The firmware audits its refusal the same way.
+        The path and the parse problem stay in the KeyStoreError message, not in the log.
+        """
+        if self.audit is None:
+            return
+        self.audit.emit(
+            AuditEvent.HANDSHAKE_FAILED,
+            now=None if self.clock is None else self.clock(),
+            severity=Severity.ERROR,
+            detail={
+                "alert": Alert.INTERNAL_ERROR.value,
+                "origin": "local",
+                "state": "START",
+                "reason": "keystore_unusable",
+            },
+        )
 
     # -- inspection --------------------------------------------------------
     def __len__(self) -> int:

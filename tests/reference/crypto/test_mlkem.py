@@ -294,3 +294,50 @@ def test_fast_modulus_check_matches_the_definition(coefficients: list[int]) -> N
     for a, b in zip(coefficients[0::2], coefficients[1::2], strict=True):
         encoded += bytes([a & 0xFF, (a >> 8) | ((b & 0x0F) << 4), b >> 4])
     assert _coefficients_reduced(bytes(encoded)) == _reduced_by_definition(bytes(encoded))
+
+
+# -- the protocol door: constant-time code only (REQ-GEN-004) ------------------------------
+
+
+@pytest.mark.parametrize("kem", KEMS, ids=IDS)
+def test_protocol_decapsulation_never_reaches_kyber_py(
+    kem: MlKem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REQ-GEN-004: decapsulate() with a seed or an expanded key runs OpenSSL or mlkem-native.
+
+    kyber-py's implicit rejection compares c and c' with Python ``==``; with its entry
+    point booby-trapped, valid and tampered ciphertexts must still decapsulate.
+    """
+
+    def trap(*_args: object) -> bytes:
+        raise AssertionError("protocol decapsulation reached kyber-py (not constant time)")
+
+    r = _records(kem)[0]
+    seed = r["d"] + r["z"]
+    monkeypatch.setattr(kem._kyber, "_decaps_internal", trap)
+    for key in (seed, r["sk"]):
+        assert kem.decapsulate(key, r["ct"]) == r["ss"]
+        assert kem.decapsulate(key, r["ct_n"]) == r["ss_n"]
+
+
+@pytest.mark.parametrize("kem", KEMS, ids=IDS)
+def test_protocol_decapsulation_refuses_a_key_pycryptodome_rejects(kem: MlKem) -> None:
+    """REQ-GEN-004: the key decaps() hands to kyber-py is refused by decapsulate()."""
+    ek, dk = kem.keygen_internal(bytes(32), bytes(range(32)))
+    _, ciphertext = kem.encaps_internal(ek, bytes(32))
+    corrupted = bytearray(dk)
+    corrupted[5] ^= 0x01  # dk_PKE: passes the §7.3 hash check, fails PyCryptodome's PCT
+    assert len(kem.decaps(bytes(corrupted), ciphertext)) == 32  # KAT door: FIPS 203 answer
+    with pytest.raises(CryptoError, match="REQ-GEN-004"):
+        kem.decapsulate(bytes(corrupted), ciphertext)
+
+
+def test_protocol_decapsulation_without_pycryptodome(hide_pycryptodome: HidePyCryptodome) -> None:
+    """REQ-GEN-004: no PyCryptodome: ML-KEM-512 is refused, 768 still runs in OpenSSL."""
+    r512, r768 = _records(MLKEM512)[0], _records(MLKEM768)[0]
+    with hide_pycryptodome():
+        with pytest.raises(CryptoError, match="PyCryptodome"):
+            MLKEM512.decapsulate(r512["d"] + r512["z"], r512["ct"])
+        assert MLKEM512.decaps(r512["sk"], r512["ct"]) == r512["ss"]  # KAT door: kyber-py
+        if cryptography_supports(MLKEM768.name):
+            assert MLKEM768.decapsulate(r768["d"] + r768["z"], r768["ct_n"]) == r768["ss_n"]

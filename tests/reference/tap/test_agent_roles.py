@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from pqiot.reference import cbor
 from pqiot.reference.crypto.rng import ShakeRng
 from pqiot.reference.identity import Identity, generate_identity
 from pqiot.reference.tap.codes import Command, Status
@@ -218,3 +220,56 @@ def test_lowered_limit_q_starts_a_key_update_at_its_threshold(
             responder.ok(Command.APP_RECEIVE, {"session": peer_session, "record": record})
     info = initiator.ok(Command.SESSION_INFO, {"session": session})
     assert (info["epoch"], info["ssn"]) == (1, 0)
+
+
+def test_x25519_eph_is_the_hybrid_suites_ephemeral_x25519_key() -> None:
+    """REQ-TAP-014: ``x25519_eph`` fixes pk_X in G_X and ct_X in G_Y of suite -107 (§3.3).
+
+    The responder gets no ``kem_m``: its ML-KEM m is still drawn before the X25519 key,
+    so ``x25519_eph`` must not be consumed as m.
+    """
+    alice = generate_identity("ML-DSA-65", subject="alice", rng=ShakeRng(b"alice-65"))
+    bob = generate_identity("ML-DSA-65", subject="bob", rng=ShakeRng(b"bob-65"))
+    eph_i, eph_r = bytes(range(1, 33)), bytes(range(33, 65))
+    initiator, responder = AgentHarness(), AgentHarness()
+    start = {"method": 0, "suites": [-107]}
+    si, message_1 = _started(
+        initiator.ok(
+            Command.SESSION_START,
+            {
+                **start,
+                "role": "initiator",
+                "cred": _load(initiator, alice, bob),
+                "kem_seed": bytes(64),
+                "x25519_eph": eph_i,
+            },
+        )
+    )
+    sr, _ = _started(
+        responder.ok(
+            Command.SESSION_START,
+            {
+                **start,
+                "role": "responder",
+                "cred": _load(responder, bob, alice),
+                "x25519_eph": eph_r,
+            },
+        )
+    )
+    g_x = cbor.decode_sequence(message_1[0])[2]
+    assert isinstance(g_x, bytes) and g_x[1184:] == _x25519_public(eph_i)
+    message_2 = responder.ok(Command.SESSION_DELIVER, {"session": sr, "msg": message_1[0]})["out"]
+    g_y = cbor.decode_sequence(bytes(message_2[0]))[0]
+    assert isinstance(g_y, bytes) and g_y[1088:1120] == _x25519_public(eph_r)
+    message_3 = initiator.ok(Command.SESSION_DELIVER, {"session": si, "msg": message_2[0]})["out"]
+    responder.ok(Command.SESSION_DELIVER, {"session": sr, "msg": message_3[0]})
+    for tap, session in ((initiator, si), (responder, sr)):
+        assert tap.ok(Command.SESSION_INFO, {"session": session})["state"] == "DONE"
+
+
+def _started(result: dict[str, Any]) -> tuple[int, list[bytes]]:
+    return int(result["session"]), [bytes(m) for m in result["out"]]
+
+
+def _x25519_public(private: bytes) -> bytes:
+    return X25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw()

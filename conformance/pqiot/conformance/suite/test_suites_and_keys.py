@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pqiot.conformance.conversation import error_message, expect_alert, provision, start_session
@@ -43,7 +45,8 @@ from pqiot.reference.tap.codes import Command, Status
 SUITE = -102
 EXPORT_LABEL = 40000
 #: Suites whose every random input SESSION_START can fix: ML-KEM + ML-DSA (Falcon signing
-#: and the hybrid's X25519 share are out, §13.3 notes).
+#: is out, §13.3 notes). The hybrid -107 needs ``x25519_eph`` too: its twin run is
+#: test_hybrid_messages_are_ek_and_ct_with_the_xwing_combiner.
 _TWIN_SUITES = (-101, -102, -103, -104, -105, -106)
 _MLKEM_SUITES = {512: -101, 768: -102, 1024: -104}
 _EXPERIMENTAL = (-107, -108, -109, -110)
@@ -74,6 +77,8 @@ def _scripted(*values: bytes) -> Callable[[int], bytes]:
 def test_device_messages_equal_the_reference_given_the_same_randomness(
     device: Device, suite: int, device_role: str
 ) -> None:
+    if suite == -107:
+        pytest.skip("suite -107: twin run with x25519_eph in test_hybrid_messages_are_ek_and_ct_*")
     if suite not in _TWIN_SUITES:
         pytest.skip(f"suite {suite}: not every random input can be fixed through TAP")
     parties = suite_parties(suite)
@@ -420,3 +425,160 @@ def test_shake256_suite_records_are_keyed_with_hkdf_sha256(
     aad = cbor.encode(["Encrypt0", b"", external_aad])
     plaintext = AESGCM(key).decrypt(nonce, ciphertext, aad)
     assert plaintext == b"\x01hkdf-sha-256", f"decrypted {plaintext!r}"
+
+
+# -- the hybrid key exchange of suite -107 (REQ-SUITE-008) ---------------------------------
+
+_HYBRID = -107
+_EK_M, _CT_M, _PK_X = 1184, 1088, 32  # ML-KEM-768 ek and ct, X25519 public key
+_XWING_LABEL = b"\x5c\x2e\x2f\x2f\x5e\x5c"  # \.//^\
+
+
+def _x25519_public(private: bytes) -> bytes:
+    return X25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw()
+
+
+def _x25519(private: bytes, public: bytes) -> bytes:
+    peer = X25519PublicKey.from_public_bytes(public)
+    return X25519PrivateKey.from_private_bytes(private).exchange(peer)
+
+
+def _xwing(ss_m: bytes, ss_x: bytes, ct_x: bytes, pk_x: bytes) -> bytes:
+    """The X-Wing combiner as REQ-SUITE-008 writes it, independent of the reference's."""
+    return hashlib.sha3_256(ss_m + ss_x + ct_x + pk_x + _XWING_LABEL).digest()
+
+
+def _start_hybrid(
+    device: Device, role: str, kid: bytes, x25519_eph: bytes, **options: Any
+) -> tuple[int, list[bytes], bool]:
+    """SESSION_START for -107 with ``x25519_eph``; without it if the device refuses the argument.
+
+    Returns (session, out, whether the device took ``x25519_eph``). A device that does
+    not take it still shows the encodings and the combiner: the tester knows its own
+    randomness and, as Initiator's peer, ``kem_seed`` fixes the device's ML-KEM key.
+    """
+    try:
+        session, out = start_session(
+            device, role, [_HYBRID], cred=kid, x25519_eph=x25519_eph, **options
+        )
+        return session, out, True
+    except StatusError as exc:
+        if exc.status != Status.UNSUPPORTED:
+            raise
+    session, out = start_session(device, role, [_HYBRID], cred=kid, **options)
+    return session, out, False
+
+
+@pytest.mark.requirement("REQ-SUITE-008", "REQ-HS-006")
+def test_hybrid_messages_are_ek_and_ct_with_the_xwing_combiner(
+    device: Device, device_role: str
+) -> None:
+    """-107: G_X = ek_M || pk_X, G_Y = ct_M || ct_X, G_XY = SHA3-256(ss_M||ss_X||ct_X||pk_X||label).
+
+    Twin run as for the other KEM suites (same kem_seed / kem_m / x25519_eph / sig_rnd /
+    c_id: byte-identical messages), and independently of the reference's hybrid code: the
+    split of G_X and G_Y, the X25519 keys in them and the combiner over the values this
+    device used, computed here with cryptography and hashlib; equal exporters then show
+    that the device keyed its handshake with that G_XY.
+    """
+    if _HYBRID not in device.statement.suites:
+        pytest.skip("not applicable: suite -107 not declared")
+    mine = suite_parties(_HYBRID)[device_role]
+    kid, tester = provision(device, _HYBRID, device_role)
+    sig_rnd, c_id, device_eph = os.urandom(32), b"\x05", os.urandom(32)
+    twin_peer: TracedPeer | None = None
+    if device_role == "initiator":
+        seed, tester_m, tester_eph = os.urandom(64), os.urandom(32), os.urandom(32)
+        peer = TracedPeer(
+            "responder",
+            [_HYBRID],
+            tester,
+            [mine.credential],
+            connection_id=b"\x06",
+            rng=_scripted(tester_m, tester_eph),
+        )
+        session, out, fixed = _start_hybrid(
+            device, "initiator", kid, device_eph, kem_seed=seed, c_id=c_id, sig_rnd=sig_rnd
+        )
+        if fixed:
+            twin_peer = TracedPeer(
+                "initiator",
+                [_HYBRID],
+                mine,
+                [tester.credential],
+                connection_id=c_id,
+                rng=_scripted(seed, device_eph),
+                signing_rng=_scripted(sig_rnd),
+            )
+            assert bytes(out[0]) == twin_peer.handshake_out()[0], "message_1 differs"
+        g_x = cbor.decode_sequence(bytes(out[0]))[2]
+        assert isinstance(g_x, bytes) and len(g_x) == _EK_M + _PK_X, (
+            f"G_X must be ek_M (1184 bytes) || pk_X (32 bytes), got {g_x!r:.40}"
+        )
+        ek_m, pk_x = g_x[:_EK_M], g_x[_EK_M:]
+        kem_key = MLKEM768PrivateKey.from_seed_bytes(seed)
+        assert ek_m == kem_key.public_key().public_bytes_raw(), (
+            "G_X must start with the ML-KEM-768 encapsulation key of kem_seed"
+        )
+        if fixed:
+            assert pk_x == _x25519_public(device_eph), "G_X must end with X25519(x25519_eph)"
+        message_2 = peer.deliver(bytes(out[0]))[0]
+        g_y = peer.trace["G_Y"]
+        ct_m, ct_x = g_y[:_CT_M], g_y[_CT_M:]
+        assert ct_x == _x25519_public(tester_eph)
+        expected = _xwing(kem_key.decapsulate(ct_m), _x25519(tester_eph, pk_x), ct_x, pk_x)
+        device_3, _ = device.client.session_deliver(session, message_2)
+        if twin_peer is not None:
+            assert [bytes(m) for m in device_3] == twin_peer.deliver(message_2), (
+                "message_3 differs from the reference's given the same randomness"
+            )
+        peer.deliver(bytes(device_3[0]))
+    else:
+        seed, tester_eph, kem_m = os.urandom(64), os.urandom(32), os.urandom(32)
+        peer = TracedPeer(
+            "initiator",
+            [_HYBRID],
+            tester,
+            [mine.credential],
+            connection_id=b"\x06",
+            rng=_scripted(seed, tester_eph),
+        )
+        session, _, fixed = _start_hybrid(
+            device, "responder", kid, device_eph, kem_m=kem_m, c_id=c_id, sig_rnd=sig_rnd
+        )
+        message_1 = peer.handshake_out()[0]
+        device_2, _ = device.client.session_deliver(session, message_1)
+        if fixed:
+            twin_peer = TracedPeer(
+                "responder",
+                [_HYBRID],
+                mine,
+                [tester.credential],
+                connection_id=c_id,
+                rng=_scripted(kem_m, device_eph),
+                signing_rng=_scripted(sig_rnd),
+            )
+            assert [bytes(m) for m in device_2] == twin_peer.deliver(message_1), (
+                "message_2 differs from the reference's given the same randomness"
+            )
+        g_y_ciphertext_2 = cbor.decode_sequence(bytes(device_2[0]))[0]
+        assert isinstance(g_y_ciphertext_2, bytes) and len(g_y_ciphertext_2) > _CT_M + _PK_X
+        ct_m, ct_x = g_y_ciphertext_2[:_CT_M], g_y_ciphertext_2[_CT_M : _CT_M + _PK_X]
+        if fixed:
+            assert ct_x == _x25519_public(device_eph), (
+                "G_Y must be ct_M (1088) || ct_X, ct_X = X25519 public key of x25519_eph"
+            )
+        pk_x = _x25519_public(tester_eph)
+        assert peer.trace["G_X"][_EK_M:] == pk_x, "the tester's own G_X is not ek_M || pk_X"
+        kem_key = MLKEM768PrivateKey.from_seed_bytes(seed)
+        expected = _xwing(kem_key.decapsulate(ct_m), _x25519(tester_eph, ct_x), ct_x, pk_x)
+        message_3 = peer.deliver(bytes(device_2[0]))[0]
+        device.client.session_deliver(session, message_3)
+        if twin_peer is not None:
+            twin_peer.deliver(message_3)
+    assert peer.trace["G_XY"] == expected, "the tester's G_XY is not the X-Wing combiner"
+    assert peer.established
+    exported = device.client.export(session, EXPORT_LABEL, b"hybrid", 32)
+    assert exported == peer.exporter(EXPORT_LABEL, b"hybrid", 32), (
+        "the device's key schedule does not rest on G_XY = X-Wing combiner (exporters differ)"
+    )

@@ -15,6 +15,15 @@ expanded decapsulation key is accepted too. Backends:
 * ``liboqs-python`` if importable, for decapsulation with an expanded key
   that PyCryptodome cannot take (not installed, or the key refused).
 
+Decapsulation has two doors (REQ-GEN-004). :meth:`MlKem.decapsulate`, the
+:class:`~.interfaces.Kem` method every protocol path uses, runs only code whose
+implicit rejection compares and selects in constant time: OpenSSL's
+(``CRYPTO_memcmp`` + ``constant_time_select_8``) or PyCryptodome's mlkem-native
+(``mlk_ct_memcmp`` + ``mlk_ct_cmov_zero``); a key neither takes is refused with
+:class:`CryptoError`. :meth:`MlKem.decaps`, the FIPS 203 entry point of KATs,
+negative vectors and TAP MLKEM_DECAPS, answers for every well-formed key and so
+may fall back to kyber-py, whose ``c == c'`` is Python's variable-time ``==``.
+
 Encapsulation with any rng other than the system RNG goes through
 :meth:`MlKem.encaps_internal`, so the result is a pure function of the rng
 stream (needed for vectors). FIPS 203 §7.2/§7.3 input checks are done here,
@@ -204,19 +213,27 @@ class MlKem:
         return bytes(shared), bytes(ciphertext)
 
     def decaps(self, dk: bytes, c: bytes) -> bytes:
-        """ML-KEM.Decaps(dk, c) with an expanded key, after the §7.3 input checks."""
+        """ML-KEM.Decaps(dk, c) with an expanded key, after the §7.3 input checks.
+
+        The KAT / TAP entry point: any well-formed key decapsulates as FIPS 203 says,
+        through kyber-py (not constant time) when PyCryptodome is missing or refuses
+        the key. Protocol code calls :meth:`decapsulate` instead.
+        """
         self.check_ciphertext(c)
         self.check_decapsulation_key(dk)
-        fast = self._c_backend()
-        if fast is not None:
-            shared = fast.decaps(dk, c)
-            if shared is not None:
-                return shared
+        shared = self._constant_time_decaps(dk, c)
+        if shared is not None:
+            return shared
         oqs = oqs_module() if self._use_c_backend else None
         if oqs is not None:
             with oqs.KeyEncapsulation(self.name, secret_key=bytes(dk)) as kem:
                 return bytes(kem.decap_secret(bytes(c)))
         return bytes(self._kyber._decaps_internal(bytes(dk), bytes(c)))
+
+    def _constant_time_decaps(self, dk: bytes, c: bytes) -> bytes | None:
+        """PyCryptodome's C decapsulation (mlkem-native), or None if absent or ``dk`` refused."""
+        fast = self._c_backend()
+        return fast.decaps(dk, c) if fast is not None else None
 
     def expand_seed(self, seed: bytes) -> tuple[bytes, bytes]:
         """Seed d||z -> (ek, expanded dk)."""
@@ -260,14 +277,32 @@ class MlKem:
         return Encapsulation(ciphertext=ciphertext, shared_secret=shared)
 
     def decapsulate(self, decapsulation_key: bytes, ciphertext: bytes) -> bytes:
-        """Decapsulate with the seed or the expanded key; implicit rejection on a bad ciphertext."""
+        """Decapsulate with the seed or the expanded key; implicit rejection on a bad ciphertext.
+
+        The protocol door (REQ-GEN-004): OpenSSL for a 768/1024 seed, else PyCryptodome's
+        C code, never kyber-py. A key PyCryptodome refuses (pairwise consistency), or a
+        machine without PyCryptodome, gets CryptoError, which a handshake turns into
+        internal_error. Only :meth:`pure_python` instances, which no protocol path holds,
+        decapsulate in kyber-py here.
+        """
         if len(decapsulation_key) == SEED_SIZE:
             self.check_ciphertext(ciphertext)
             private = self._cryptography_private_key(bytes(decapsulation_key))
             if private is not None:
                 return bytes(private.decapsulate(bytes(ciphertext)))
-            return self.decaps(self.expand_seed(decapsulation_key)[1], ciphertext)
-        return self.decaps(decapsulation_key, ciphertext)
+            decapsulation_key = self.expand_seed(decapsulation_key)[1]
+        if not self._use_c_backend:
+            return self.decaps(decapsulation_key, ciphertext)
+        self.check_ciphertext(ciphertext)
+        self.check_decapsulation_key(decapsulation_key)
+        shared = self._constant_time_decaps(decapsulation_key, ciphertext)
+        if shared is None:
+            raise CryptoError(
+                f"{self.name} decapsulation refused: PyCryptodome >= 4.4 (constant-time C code) "
+                "is not installed or rejects this decapsulation key; protocol code never "
+                "falls back to the variable-time kyber-py (REQ-GEN-004)"
+            )
+        return shared
 
 
 MLKEM512 = MlKem(MlKemParameters("ML-KEM-512", -65701, 2, 10, 4, None), ML_KEM_512)

@@ -73,8 +73,9 @@ class MlKemC:
         Importing an expanded key runs a pairwise consistency check on top of
         the FIPS 203 §7.3 hash check, so a dk with a corrupted dk_PKE part is
         refused here although FIPS 203 decapsulates with it (implicitly
-        rejecting); the caller then falls back to the pure-Python package to
-        keep the FIPS 203 answer.
+        rejecting); MlKem.decaps (KAT / TAP door) then falls back to the
+        pure-Python package to keep the FIPS 203 answer, while the protocol door
+        MlKem.decapsulate refuses the key (REQ-GEN-004: kyber-py is not constant time).
         """
         try:
             key = self._keys.construct(param_set=self._param_set, expanded_dk=bytes(dk))

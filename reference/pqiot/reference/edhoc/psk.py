@@ -8,6 +8,7 @@ draft forbids using it with a weaker suite.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -49,7 +50,20 @@ class StaticPskStore:
         self._entries[entry.key] = entry
 
     def lookup(self, id_cred_psk: IdCred) -> PskEntry:
+        """The entry named by the decrypted ID_CRED_PSK, compared in constant time.
+
+        Why not a dict lookup: the identifier arrives encrypted, and REQ-GEN-004 asks
+        for constant-time comparison of PSK identifiers after decryption, so every
+        entry is compared with hmac.compare_digest and the loop never stops early.
+        """
         try:
-            return self._entries[cbor.encode(id_cred_psk)]
-        except (KeyError, ValueError, TypeError):
-            raise ProtocolError(Alert.UNKNOWN_CREDENTIAL, "no PSK for this ID_CRED_PSK") from None
+            wanted = cbor.encode(id_cred_psk)
+        except (ValueError, TypeError):
+            wanted = None
+        found: PskEntry | None = None
+        for key, entry in self._entries.items():
+            matches = wanted is not None and hmac.compare_digest(key, wanted)
+            found = entry if matches else found
+        if found is None:
+            raise ProtocolError(Alert.UNKNOWN_CREDENTIAL, "no PSK for this ID_CRED_PSK")
+        return found

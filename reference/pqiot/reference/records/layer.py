@@ -20,6 +20,7 @@ record closes the session with a close record left in ``records_to_send``.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections import deque
 from dataclasses import dataclass
 
@@ -546,7 +547,8 @@ class RecordLayer:
             master_secret, master_salt = derive(nonce)
         except ProtocolError as exc:
             raise self._fail_authenticated(Alert.KEY_UPDATE_FAILED, exc.detail) from None
-        same_nonce = nonce == self._pending_nonce
+        pending = self._pending_nonce  # key material (REQ-AUDIT-004): constant time, GEN-004
+        same_nonce = pending is not None and hmac.compare_digest(nonce, pending)
         if not same_nonce:  # equal nonces: both sides ack (REQ-KU-005)
             self._ack_expected_epoch = None
         self._pending_nonce = None  # a collision we lost: the peer's update replaces ours

@@ -5,7 +5,7 @@ handshake message and record passes through the same ``Session`` a binding
 uses; only the byte transport differs (``transport = "tap"``: messages travel
 in ``out`` and SESSION_DELIVER; ``"link"``: on a TCP connection of their own,
 :mod:`pqiot.reference.tap.links`). Optional randomness arguments (``kem_seed``,
-``kem_m``, ``sig_rnd``, ``c_id``, KEY_UPDATE ``nonce``) are fed through a
+``kem_m``, ``x25519_eph``, ``sig_rnd``, ``c_id``, KEY_UPDATE ``nonce``) are fed through a
 scripted RNG so that the messages are byte-identical to a reference run with
 the same inputs (REQ-TAP-014).
 
@@ -312,8 +312,8 @@ class RoleDriver:
         for option in ("tofu", "echo"):
             if args.bool_(option, default=False):
                 raise AgentFailure(Status.UNSUPPORTED, f"option {option!r} is not implemented")
-        if args.has("x25519_eph") or args.has("psk"):
-            raise AgentFailure(Status.UNSUPPORTED, "x25519_eph and psk are not implemented")
+        if args.has("psk"):
+            raise AgentFailure(Status.UNSUPPORTED, "psk is not implemented")
         if len(self._sessions) >= MAX_SESSIONS:
             raise AgentFailure(Status.BUSY, f"at most {MAX_SESSIONS} sessions at a time")
         own = self._own.get(kid_bytes(args.bytes_("cred")))
@@ -328,6 +328,12 @@ class RoleDriver:
             rng.push(args.bytes_("kem_seed", size=64))
         if args.has("kem_m"):
             rng.push(args.bytes_("kem_m", size=32))
+        if args.has("x25519_eph"):
+            # The hybrid draws ML-KEM randomness before its X25519 key (crypto/hybrid.py); a
+            # responder's m is 32 bytes too, so without kem_m a fresh m keeps that order.
+            if role == "responder" and not args.has("kem_m"):
+                rng.push(system_rng(32))
+            rng.push(args.bytes_("x25519_eph", size=32))
         connection_id = None
         if args.has("c_id"):
             c_id = args.raw("c_id")
