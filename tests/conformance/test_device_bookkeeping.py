@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from pqiot.conformance.conversation import provision, run_handshake
-from pqiot.conformance.device import Device, open_device
+from pqiot.conformance.device import Device, _after, open_device
 from pqiot.conformance.peer import suite_parties
-from pqiot.hil.client import StatusError
-from pqiot.reference.tap.codes import Command
+from pqiot.hil.client import AuditRead, StatusError
+from pqiot.reference.cbor import CborValue
+from pqiot.reference.tap.codes import Command, Status
 
 
 @pytest.fixture
@@ -93,11 +94,48 @@ def test_provision_reuses_exactly_the_credentials_the_device_holds(device: Devic
     assert dut.uses - before == 3, "other credentials: RESET all and two CRED_LOADs"
 
 
-def test_a_device_with_a_readable_audit_log_is_always_fully_reset(device: Device) -> None:
-    provision(device, -102, "responder")
+def test_a_readable_audit_log_is_read_empty_instead_of_reloading(device: Device) -> None:
+    """With AUDIT_READ, RESET "sessions" plus reading the log empty equals RESET "all" plus
+    reloading (§13.9): the events of the earlier session are gone either way."""
+    run = run_handshake(device, -102, "responder")
+    assert run.to_device(b"an event or two") == b"an event or two"
     before = device.uses
     provision(device, -102, "responder")
-    assert device.uses - before == 3
+    assert device.uses - before == 2, "RESET sessions and one AUDIT_READ, no CRED_LOAD"
+    read = device.client.audit_read()
+    assert (read.events, read.lost) == ([], 0), "the log must be as empty as after RESET all"
+    assert run_handshake(device, -102, "responder").to_device(b"reused") == b"reused"
+
+
+def _refused() -> AuditRead:
+    raise StatusError(Command.AUDIT_READ, Status.INTERNAL, {})
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(lambda: AuditRead([], 3, False), id="lost-events"),
+        pytest.param(lambda: AuditRead(["{}"] * 64, 0, True), id="never-empty"),
+        pytest.param(_refused, id="refused"),
+    ],
+)
+def test_a_log_that_is_not_read_empty_forces_the_full_reset(
+    device: Device, monkeypatch: pytest.MonkeyPatch, read: Callable[[], AuditRead]
+) -> None:
+    """A pending lost-events count survives RESET "sessions" (only RESET "all" clears it), and
+    a log that cannot be read empty is not known to be empty."""
+    provision(device, -102, "responder")
+    monkeypatch.setattr(device.client, "audit_read_all", read)
+    before = device.uses
+    provision(device, -102, "responder")
+    assert device.uses - before == 1 + 3, "RESET sessions, then RESET all and two CRED_LOADs"
+
+
+def test_an_audit_read_that_reports_lost_events_forgets_the_record() -> None:
+    loaded = (((("slot", "own"),), b"k"),)
+    read: dict[str, CborValue] = {"events": [], "more": False}
+    assert _after(Command.AUDIT_READ, {}, {**read, "lost": 0}, loaded) == loaded
+    assert _after(Command.AUDIT_READ, {}, {**read, "lost": 2}, loaded) is None
 
 
 SHARING_CONFTEST = """

@@ -89,7 +89,10 @@ def _sessions_reset_is_full(device: Device) -> bool:
     device.client.reset("sessions")
     if not device.declares("commands", int(Command.AUDIT_READ)):
         return True
-    drained = device.client.audit_read_all()
+    try:
+        drained = device.client.audit_read_all()
+    except StatusError:
+        return False  # REQ-TAP-021 is its own test's business; here the full RESET is the answer
     return drained.lost == 0 and not drained.more
 
 

@@ -445,11 +445,15 @@ def _connect(host: str, port: int, timeout: float) -> socket.socket:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             if time.monotonic() > deadline:
                 raise AgentError(f"cannot connect to the agent at {host}:{port}: {exc}") from exc
             time.sleep(0.05)
+        else:
+            # A request is one sendall; without NODELAY a fragment's tail could wait for an ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
 
 
 def connect_tcp(host: str, port: int, *, timeout: float = DEFAULT_TIMEOUT) -> TapClient:

@@ -1,5 +1,6 @@
 #include "measure.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "platform.h"
@@ -43,6 +44,15 @@ void measure_end(uint32_t cmd)
     last.stack_bytes = 0;
     if (last.has_stack) {
         const uint8_t *p = plat_stack_limit();
+        /* Whole words first, then bytes: the same first touched byte as a byte-wise scan in a
+         * quarter of the steps (under QEMU this scan of the 128 KB stack was ~2 ms per command). */
+        if (((uintptr_t)p & 3u) == 0u) {
+            const uint32_t painted = STACK_PATTERN * 0x01010101u;
+            uint32_t word;
+            while (p + 4 <= start_sp && (memcpy(&word, p, 4), word == painted)) {
+                p += 4;
+            }
+        }
         while (p < start_sp && *p == STACK_PATTERN) {
             p++;
         }
