@@ -69,7 +69,7 @@ PYTEST_ARGS ?=
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) \
-	  | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	  | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 # --- Setup -------------------------------------------------------------------
 
@@ -137,7 +137,7 @@ pytest: venv ## the test suite only (benchmarks run once, untimed)
 	if ((rc == 5)); then echo "pytest collected no tests: treated as a failure" >&2; fi; \
 	exit $$rc
 
-test-slow: venv ## the slow tests (long KAT sets, 10k-run statistics)
+test-slow: venv ## the slow tests (10k accumulated runs, vector regeneration, pure-Python cross-checks)
 	$(PYTEST) --benchmark-disable -m 'slow and not hardware' $(PYTEST_ARGS)
 
 lint: venv ## ruff check, ruff format --check, mypy
