@@ -8,7 +8,10 @@ from typing import Any
 import pytest
 
 from pqiot.reference import cbor
+from pqiot.reference.crypto.rng import ShakeRng
+from pqiot.reference.identity import Identity, generate_identity
 from pqiot.reference.tap.agent import ReferenceTestAgent
+from pqiot.reference.tap.codes import Command
 
 
 class AgentHarness:
@@ -41,3 +44,20 @@ class AgentHarness:
 @pytest.fixture
 def tap() -> AgentHarness:
     return AgentHarness()
+
+
+def identity(name: str) -> Identity:
+    return generate_identity("ML-DSA-44", subject=name, rng=ShakeRng(name.encode()))
+
+
+#: Two repeatable ML-DSA-44 identities, one per party.
+ALICE, BOB = identity("alice"), identity("bob")
+
+
+def load_pair(tap: AgentHarness, me: Identity, peer: Identity) -> bytes:
+    """CRED_LOAD ``me`` as the own credential and ``peer`` as a peer; return the own kid."""
+    kid = tap.ok(
+        Command.CRED_LOAD, {"slot": "own", "ccs": me.credential.cred, "sk": me.private_key}
+    )["kid"]
+    tap.ok(Command.CRED_LOAD, {"slot": "peer", "ccs": peer.credential.cred})
+    return bytes(kid)

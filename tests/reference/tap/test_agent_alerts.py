@@ -12,8 +12,10 @@ from pqiot.reference.identity import Identity
 from pqiot.reference.tap.codes import Command, Status
 from pqiot.reference.tap.peer_errors import peer_alert
 
-from .conftest import AgentHarness
-from .test_agent_roles import ALICE, BOB, SUITE, _handshake, _identity, _load
+from .conftest import ALICE, BOB, AgentHarness
+from .conftest import identity as _identity
+from .conftest import load_pair as _load
+from .test_agent_roles import SUITE, _handshake
 
 CAROL: Identity = _identity("carol")
 ALERT_NAMES = {alert.value for alert in Alert}

@@ -9,27 +9,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from pqiot.reference import cbor
 from pqiot.reference.crypto.rng import ShakeRng
-from pqiot.reference.identity import Identity, generate_identity
+from pqiot.reference.identity import generate_identity
 from pqiot.reference.tap.codes import Command, Status
 
-from .conftest import AgentHarness
+from .conftest import ALICE, BOB, AgentHarness
+from .conftest import load_pair as _load
 
 SUITE = -102
-
-
-def _identity(name: str) -> Identity:
-    return generate_identity("ML-DSA-44", subject=name, rng=ShakeRng(name.encode()))
-
-
-ALICE, BOB = _identity("alice"), _identity("bob")
-
-
-def _load(tap: AgentHarness, me: Identity, peer: Identity) -> bytes:
-    kid = tap.ok(
-        Command.CRED_LOAD, {"slot": "own", "ccs": me.credential.cred, "sk": me.private_key}
-    )["kid"]
-    tap.ok(Command.CRED_LOAD, {"slot": "peer", "ccs": peer.credential.cred})
-    return bytes(kid)
 
 
 def _handshake(

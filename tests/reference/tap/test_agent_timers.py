@@ -12,8 +12,9 @@ from pqiot.reference.records.record import ContentType
 from pqiot.reference.tap.agent import ReferenceTestAgent
 from pqiot.reference.tap.codes import Command, Status
 
-from .conftest import AgentHarness
-from .test_agent_roles import ALICE, BOB, SUITE, _handshake, _load
+from .conftest import ALICE, BOB, AgentHarness
+from .conftest import load_pair as _load
+from .test_agent_roles import SUITE, _handshake
 
 
 class FakeClock:

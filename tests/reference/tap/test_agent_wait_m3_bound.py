@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 from pqiot.reference import cbor
-from pqiot.reference.crypto.rng import ShakeRng
-from pqiot.reference.identity import Identity, generate_identity
 from pqiot.reference.tap.codes import Command, Status
 from pqiot.reference.tap.roles import MAX_SESSIONS, WAIT_M3_BOUND
 
-from .conftest import AgentHarness
+from .conftest import ALICE, BOB, AgentHarness
+from .conftest import load_pair as _load
 
 SUITE = -102
-
-
-def _identity(name: str) -> Identity:
-    return generate_identity("ML-DSA-44", subject=name, rng=ShakeRng(name.encode()))
-
-
-ALICE, BOB = _identity("alice"), _identity("bob")
-
-
-def _load(tap: AgentHarness, me: Identity, peer: Identity) -> bytes:
-    kid = tap.ok(
-        Command.CRED_LOAD, {"slot": "own", "ccs": me.credential.cred, "sk": me.private_key}
-    )["kid"]
-    tap.ok(Command.CRED_LOAD, {"slot": "peer", "ccs": peer.credential.cred})
-    return bytes(kid)
 
 
 def _message_1(initiator: AgentHarness, kid: bytes) -> tuple[int, bytes]:
