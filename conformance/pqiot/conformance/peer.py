@@ -55,6 +55,13 @@ def suite_parties(suite: int) -> dict[str, Party]:
     raise LookupError(f"{path}: no method-0 kid record to take identities from")
 
 
+def ml_dsa_65_party(role: str) -> Party:
+    """The ML-DSA-65 identity of suite -103: valid keys, but not -102's ML-DSA-44 (REQ-CRED-002)."""
+    party = suite_parties(-103)[role]
+    assert party.credential.algorithm == -49
+    return party
+
+
 @cache
 def stranger(alg: int = -48) -> Party:
     """An identity nobody has allow-listed (unknown-peer tests)."""

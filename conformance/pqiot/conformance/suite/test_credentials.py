@@ -28,7 +28,7 @@ from pqiot.conformance.handshake_probes import (
     signing_with_its_own_algorithm,
     skip_item,
 )
-from pqiot.conformance.peer import Party, suite_parties
+from pqiot.conformance.peer import Party, ml_dsa_65_party, suite_parties
 from pqiot.hil.client import StatusError
 from pqiot.reference import cbor
 from pqiot.reference.cbor import CborValue
@@ -175,13 +175,6 @@ def test_provisioning_a_17_byte_kid_is_refused(device: Device) -> None:
 # -- the signature algorithm must be the suite's (REQ-CRED-002) ---------------------
 
 
-def _other_alg_party(role: str) -> Party:
-    """The ML-DSA-65 identity of suite -103, valid keys but the wrong alg for -102."""
-    party = suite_parties(-103)[role]
-    assert party.credential.algorithm == -49
-    return party
-
-
 def _provision_other_alg_peer(device: Device, device_role: str, other: Party) -> bytes:
     """Own -102 credential plus the ML-DSA-65 peer; skip if the device cannot hold the latter."""
     mine = suite_parties(SUITE)[device_role]
@@ -198,7 +191,7 @@ def _provision_other_alg_peer(device: Device, device_role: str, other: Party) ->
 def test_responder_refuses_a_peer_key_of_another_algorithm(device: Device) -> None:
     """A correctly signed message_3 under an allow-listed ML-DSA-65 key in suite -102."""
     _needs_role(device, "responder")
-    needed = _other_alg_party("initiator")
+    needed = ml_dsa_65_party("initiator")
     kid = _provision_other_alg_peer(device, "responder", needed)
     session, _ = start_session(device, "responder", [SUITE], cred=kid)
     peer = signing_with_its_own_algorithm(
@@ -212,7 +205,7 @@ def test_responder_refuses_a_peer_key_of_another_algorithm(device: Device) -> No
 @pytest.mark.requirement("REQ-CRED-002", "REQ-HS-010")
 def test_initiator_refuses_a_peer_key_of_another_algorithm(device: Device) -> None:
     _needs_role(device, "initiator")
-    other = _other_alg_party("responder")
+    other = ml_dsa_65_party("responder")
     kid = _provision_other_alg_peer(device, "initiator", other)
     session, out = start_session(device, "initiator", [SUITE], cred=kid)
     peer = signing_with_its_own_algorithm(

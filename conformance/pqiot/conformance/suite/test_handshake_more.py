@@ -44,7 +44,7 @@ from pqiot.conformance.handshake_probes import (
     responder_peer_for,
     signing_with_its_own_algorithm,
 )
-from pqiot.conformance.peer import Party, ReferencePeer, suite_parties
+from pqiot.conformance.peer import Party, ReferencePeer, ml_dsa_65_party, suite_parties
 from pqiot.conformance.record_probes import session_keys
 from pqiot.fuzz.byte_mutator import make_byte_mutator
 from pqiot.fuzz.dictionaries import dictionary
@@ -369,13 +369,6 @@ def _ccs_map(party: Party) -> dict[CborValue, Any]:
     return value
 
 
-def _other_alg(role: str) -> Party:
-    """The ML-DSA-65 identity of suite -103: valid keys, but not -102's ML-DSA-44."""
-    party = suite_parties(-103)[role]
-    assert party.credential.algorithm == -49
-    return party
-
-
 def _load_peer(device: Device, device_role: str, ccs: bytes) -> bytes:
     """RESET, own -102 credential, then ``ccs`` as the allow-listed peer; own kid."""
     mine = suite_parties(SUITE)[device_role]
@@ -397,7 +390,7 @@ def test_stored_ml_dsa_65_key_is_refused_in_a_ml_dsa_44_suite(
     credential's alg with the suite's, not just verify with whatever key it finds.
     """
     tester_role = "initiator" if device_role == "responder" else "responder"
-    other = _other_alg(tester_role)
+    other = ml_dsa_65_party(tester_role)
     if id_cred == "value":
         # PLAINTEXT_x: CCS + ML-DSA-65 signature; message_2 adds G_Y (ML-KEM-768 ciphertext)
         size = len(other.credential.cred) + 3309 + (1088 if device_role == "initiator" else 0)

@@ -547,7 +547,7 @@ def test_suites_i_changed_on_the_path_is_detected(device: Device) -> None:
     assert code == 1 and alert_in_err_info(info) == result.get("alert"), (code, info)
 
 
-# -- limits (REQ-HS-025, REQ-HS-036) --------------------------------------------------
+# -- limits (REQ-HS-025; REQ-HS-036 is in test_handshake_more.py) ---------------------
 
 
 @pytest.mark.requirement("REQ-HS-025", "REQ-HS-026")
@@ -570,34 +570,6 @@ def test_largest_messages_the_device_produces_fit_the_limit(
     assert device.client.session_info(session).get("state") == "DONE"
     sizes = [len(m) for m in produced]
     assert max(sizes) <= 16384, f"the device produced handshake messages of {sizes} bytes"
-
-
-@pytest.mark.requirement("REQ-HS-036")
-def test_responder_bounds_sessions_waiting_for_message_3(device: Device) -> None:
-    """Default bound 8: at most 8 WAIT_M3 sessions; the next message_1 gets `busy`, no state."""
-    _needs_role(device, "responder")
-    kid, _ = provision(device, SUITE, "responder")
-    waiting = 0
-    for _ in range(9):
-        try:
-            session, _ = start_session(device, "responder", [SUITE], cred=kid)
-        except StatusError as exc:
-            if exc.status == Status.BUSY:
-                pytest.skip(
-                    f"the TAP session table is full after {waiting} sessions (status 8); "
-                    "the protocol-level busy answer is not reachable through TAP"
-                )
-            raise
-        outcome = deliver(device, session, initiator_peer_for(SUITE).handshake_out()[0])
-        if outcome.status == 0:
-            assert outcome.state == "WAIT_M3"
-            waiting += 1
-            continue
-        assert outcome.alert == "unspecified_error", outcome.result
-        assert error_message(outcome.result.get("out")) == (1, "unspecified_error: busy")
-        assert outcome.state == "FAILED", "no state may be kept for the refused message_1"
-        return
-    raise AssertionError(f"{waiting} sessions in WAIT_M3 were accepted; the default bound is 8")
 
 
 # -- connection identifier length (REQ-HS-003) ----------------------------------------
