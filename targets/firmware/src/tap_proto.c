@@ -492,6 +492,36 @@ static int keep_stored_peer(tap_ctx *t, credential *loaded, const credential **k
 /* CRED_LOAD "own": the private key goes into the SecurityProvider (REQ-SP-001) and the
  * credential is kept only when its public key is the provider's public_key(key_ref), checked
  * here, before any use (REQ-SP-012): a mismatch is refused with internal_error (status 7). */
+static void put_out(cbor_writer *w, const edhoc_out *out)
+{
+    tap_put_key(w, "out");
+    cbor_put_head(w, CBOR_ARRAY, out->len > 0 ? 1 : 0);
+    if (out->len > 0) {
+        tap_put_output(w, out->buf, out->len);
+    }
+}
+
+/* Status 7 with {"out", "alert", "state", "detail"} (REQ-TAP-013); `out` NULL: nothing sent. */
+static int alert_result(tap_ctx *t, const edhoc_out *out, edhoc_alert alert, const char *state,
+                        const char *detail)
+{
+    t->status = TAP_PROTOCOL_ALERT;
+    cbor_put_head(t->w, CBOR_MAP, 4);
+    if (out != NULL) {
+        put_out(t->w, out);
+    } else {
+        tap_put_key(t->w, "out");
+        cbor_put_head(t->w, CBOR_ARRAY, 0);
+    }
+    tap_put_key(t->w, "alert");
+    cbor_put_text(t->w, edhoc_alert_name(alert));
+    tap_put_key(t->w, "state");
+    cbor_put_text(t->w, state);
+    tap_put_key(t->w, "detail");
+    cbor_put_text(t->w, detail != NULL ? detail : "");
+    return 0;
+}
+
 static int load_own(tap_ctx *t, credential *own, const uint8_t *sk, size_t sk_len)
 {
     sp_key_ref key;
@@ -522,19 +552,10 @@ static int load_own(tap_ctx *t, credential *own, const uint8_t *sk, size_t sk_le
         memcmp(pk, own->ccs + own->pub_pos, pk_len) != 0) {
         sp_remove(SP_SLOT_OWN);
         own->loaded = 0;
-        t->status = TAP_PROTOCOL_ALERT;
-        cbor_put_head(t->w, CBOR_MAP, 4);
-        tap_put_key(t->w, "out");
-        cbor_put_head(t->w, CBOR_ARRAY, 0);
-        tap_put_key(t->w, "alert");
-        cbor_put_text(t->w, edhoc_alert_name(ALERT_INTERNAL_ERROR));
-        tap_put_key(t->w, "state");
-        cbor_put_text(t->w, edhoc_state_name(EDHOC_FAILED));
-        tap_put_key(t->w, "detail");
-        cbor_put_text(t->w, rc != SP_OK ? "SecurityProvider failed"
+        return alert_result(t, NULL, ALERT_INTERNAL_ERROR, edhoc_state_name(EDHOC_FAILED),
+                            rc != SP_OK ? "SecurityProvider failed"
                                         : "the credential's public key is not the one of sk "
                                           "(REQ-SP-012)");
-        return 0;
     }
     cbor_put_head(t->w, CBOR_MAP, 1);
     tap_put_key(t->w, "kid");
@@ -747,28 +768,10 @@ static session_slot *find_session(tap_ctx *t)
     return NULL;
 }
 
-static void put_out(cbor_writer *w, const edhoc_out *out)
-{
-    tap_put_key(w, "out");
-    cbor_put_head(w, CBOR_ARRAY, out->len > 0 ? 1 : 0);
-    if (out->len > 0) {
-        tap_put_output(w, out->buf, out->len);
-    }
-}
-
 /* Status 7 with {"alert", "detail", "out", "state"} (REQ-TAP-013). */
 static int protocol_alert(tap_ctx *t, const edhoc_session *s, const edhoc_out *out)
 {
-    t->status = TAP_PROTOCOL_ALERT;
-    cbor_put_head(t->w, CBOR_MAP, 4);
-    put_out(t->w, out);
-    tap_put_key(t->w, "alert");
-    cbor_put_text(t->w, edhoc_alert_name(out->alert));
-    tap_put_key(t->w, "state");
-    cbor_put_text(t->w, edhoc_state_name(s->state));
-    tap_put_key(t->w, "detail");
-    cbor_put_text(t->w, out->detail != NULL ? out->detail : "");
-    return 0;
+    return alert_result(t, out, out->alert, edhoc_state_name(s->state), out->detail);
 }
 
 /* A default C_R must differ from C_I (REQ-HS-005); C_I is message_1's last item when there is
@@ -1455,16 +1458,7 @@ static int record_alert(tap_ctx *t, session_slot *slot, edhoc_alert alert, const
     eo.len = out->len;
     eo.alert = alert;
     eo.detail = detail;
-    t->status = TAP_PROTOCOL_ALERT;
-    cbor_put_head(t->w, CBOR_MAP, 4);
-    put_out(t->w, &eo);
-    tap_put_key(t->w, "alert");
-    cbor_put_text(t->w, edhoc_alert_name(alert));
-    tap_put_key(t->w, "state");
-    cbor_put_text(t->w, session_state(slot));
-    tap_put_key(t->w, "detail");
-    cbor_put_text(t->w, detail != NULL ? detail : "");
-    return 0;
+    return alert_result(t, &eo, alert, session_state(slot), detail);
 }
 
 static void put_records(cbor_writer *w, const rec_out *out)
@@ -1701,17 +1695,7 @@ int tap_cmd_subscribe_deliver(tap_ctx *t)
         detail = "could not persist the replay window";
     }
     if (alert != ALERT_NONE) {
-        t->status = TAP_PROTOCOL_ALERT;
-        cbor_put_head(t->w, CBOR_MAP, 4);
-        tap_put_key(t->w, "out");
-        cbor_put_head(t->w, CBOR_ARRAY, 0);
-        tap_put_key(t->w, "alert");
-        cbor_put_text(t->w, edhoc_alert_name(alert));
-        tap_put_key(t->w, "state");
-        cbor_put_text(t->w, "subscriber");
-        tap_put_key(t->w, "detail");
-        cbor_put_text(t->w, detail != NULL ? detail : "");
-        return 0;
+        return alert_result(t, NULL, alert, "subscriber", detail);
     }
     cbor_put_head(t->w, CBOR_MAP, 4);
     tap_put_key(t->w, "kid");
